@@ -82,9 +82,7 @@ MODULES = [keyvalue_basic_pb2, keyvalue_ttl_pb2, keyvalue_scan_pb2, pubsub_basic
 
 def test_samples_cover_every_message_type() -> None:
     declared = {
-        f"prism.{name}"
-        for module in MODULES
-        for name in module.DESCRIPTOR.message_types_by_name
+        f"prism.{name}" for module in MODULES for name in module.DESCRIPTOR.message_types_by_name
     }
     sampled = {sample.DESCRIPTOR.full_name for sample in SAMPLES}
     assert declared == sampled

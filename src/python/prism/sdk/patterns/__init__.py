@@ -1,0 +1,49 @@
+"""Contract servicers that plugins plug a backend into.
+
+Why: every key-value plugin must validate the same inputs, map "missing" to NOT_FOUND the same
+way, encode scan cursors the same way and stream the same messages; every pub/sub plugin must
+signal subscription readiness, keep per-subscriber streams, end them on Unsubscribe and
+acknowledge a message only after it was written to the client. Written once here, a plugin
+implements a small async protocol (``KeyValueStore``, ``PubSubBroker``, ...) over its backend and
+gets the gRPC side for free, so plugins stay short and cannot drift apart.
+"""
+
+from prism.sdk.patterns.keyvalue import (
+    Entry,
+    KeyValueBasicServicer,
+    KeyValueScanServicer,
+    KeyValueScanStore,
+    KeyValueStore,
+    KeyValueTTLServicer,
+    KeyValueTTLStore,
+    decode_cursor,
+    encode_cursor,
+    keyvalue_bindings,
+)
+from prism.sdk.patterns.pubsub import (
+    SUBSCRIBED_METADATA,
+    BrokerMessage,
+    PubSubBroker,
+    PubSubServicer,
+    Subscription,
+    pubsub_binding,
+)
+
+__all__ = [
+    "SUBSCRIBED_METADATA",
+    "BrokerMessage",
+    "Entry",
+    "KeyValueBasicServicer",
+    "KeyValueScanServicer",
+    "KeyValueScanStore",
+    "KeyValueStore",
+    "KeyValueTTLServicer",
+    "KeyValueTTLStore",
+    "PubSubBroker",
+    "PubSubServicer",
+    "Subscription",
+    "decode_cursor",
+    "encode_cursor",
+    "keyvalue_bindings",
+    "pubsub_binding",
+]

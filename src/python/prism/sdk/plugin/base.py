@@ -1,0 +1,54 @@
+"""The Plugin base class: what a plugin author writes, and nothing the SDK can do for them."""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Sequence
+from typing import ClassVar, Generic, TypeVar
+
+from prism.sdk.config import PluginSettings
+from prism.sdk.errors import Classifier
+from prism.sdk.health import HealthChecker
+from prism.sdk.server import ServiceBinding
+
+S = TypeVar("S", bound=PluginSettings)
+
+
+class Plugin(abc.ABC, Generic[S]):
+    """Base class for a Prism pattern plugin.
+
+    Subclasses set ``name``, ``version`` and ``settings_class``, implement ``servicers()``
+    and override the lifecycle hooks they need (connect in ``initialize``, stop background
+    work in ``drain``, close connections in ``stop``). Readiness, health serving, in-flight
+    tracking and the "not started" gate are handled by the SDK around these hooks.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "0.0.0"
+    settings_class: ClassVar[type[PluginSettings]] = PluginSettings
+
+    def __init__(self, settings: S) -> None:
+        self.settings: S = settings
+        self.health = HealthChecker(interval=settings.health_interval)
+        self.log = logging.getLogger(f"prism.plugin.{self.name}")
+
+    @abc.abstractmethod
+    def servicers(self) -> Sequence[ServiceBinding]:
+        """The contract services to serve (called once, before the server starts)."""
+
+    def classifiers(self) -> Sequence[Classifier]:
+        """Backend-exception classifiers for the error interceptor (e.g. redis errors)."""
+        return ()
+
+    async def initialize(self) -> None:
+        """Validate settings, open backend connections, register health checks."""
+
+    async def start(self) -> None:
+        """Start background work; contract calls are accepted once this returns."""
+
+    async def drain(self) -> None:
+        """Called after in-flight calls finished (or the drain timed out): quiesce."""
+
+    async def stop(self) -> None:
+        """Release every resource (connections, tasks)."""

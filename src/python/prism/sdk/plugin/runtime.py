@@ -1,0 +1,164 @@
+"""PluginRuntime: the lifecycle state machine shared by run_plugin and LifecycleInterface.
+
+Auto mode (``run_plugin``) and managed mode (the proxy calling Initialize/Start/Drain/Stop)
+must behave identically, so both drive this one object. It owns the plugin's state, readiness
+(which drives grpc.health.v1) and the in-flight request count that Drain waits on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from prism.sdk.config import ConfigError, load_settings
+from prism.sdk.errors import FailedPreconditionError, InvalidArgumentError
+from prism.sdk.plugin.base import Plugin
+
+_log = logging.getLogger(__name__)
+
+
+class PluginState(enum.Enum):
+    CREATED = "created"
+    INITIALIZED = "initialized"
+    SERVING = "serving"
+    DRAINING = "draining"
+    DRAINED = "drained"
+    STOPPED = "stopped"
+
+
+class PluginRuntime:
+    """Drives a plugin through Initialize -> Start -> Drain -> Stop.
+
+    Transitions are serialised by a lock so concurrent lifecycle calls (a SIGTERM during a
+    Drain RPC) cannot interleave hooks. Wrong-state calls raise FailedPreconditionError.
+    """
+
+    def __init__(
+        self, plugin: Plugin[Any], *, base_overrides: Mapping[str, object] | None = None
+    ) -> None:
+        self.plugin = plugin
+        self.instance_name = plugin.name
+        self._base_overrides = dict(base_overrides or {})
+        self._state = PluginState.CREATED
+        self._lock = asyncio.Lock()
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.stopped = asyncio.Event()
+
+    @property
+    def state(self) -> PluginState:
+        return self._state
+
+    @property
+    def serving(self) -> bool:
+        """Whether contract calls are accepted."""
+        return self._state is PluginState.SERVING
+
+    @property
+    def in_flight(self) -> int:
+        """Contract calls currently running."""
+        return self._in_flight
+
+    @contextmanager
+    def track(self) -> Iterator[None]:
+        """Count one contract call as in flight for the duration of the block."""
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    async def initialize(
+        self, overrides: Mapping[str, str] | None = None, instance_name: str = ""
+    ) -> None:
+        """Re-load settings with ``overrides`` (if any) and run the plugin's initialize()."""
+        async with self._lock:
+            if self._state is not PluginState.CREATED:
+                raise FailedPreconditionError(
+                    f"plugin {self.plugin.name} is already initialized ({self._state.value})"
+                )
+            if overrides:
+                self.plugin.settings = self._reload(overrides)
+            if instance_name:
+                self.instance_name = instance_name
+            await self.plugin.initialize()
+            self._state = PluginState.INITIALIZED
+            _log.info("plugin %s initialized", self.instance_name)
+
+    def _reload(self, overrides: Mapping[str, str]) -> Any:
+        cls = self.plugin.settings_class
+        unknown = sorted(set(overrides) - set(cls.model_fields))
+        if unknown:
+            raise InvalidArgumentError(
+                f"unknown config field(s) for plugin {self.plugin.name}: {', '.join(unknown)}"
+            )
+        try:
+            return load_settings(cls, overrides={**self._base_overrides, **overrides})
+        except ConfigError as exc:
+            raise InvalidArgumentError(str(exc)) from exc
+
+    async def start(self) -> None:
+        """Run the plugin's start(), start health checks, turn readiness on."""
+        async with self._lock:
+            if self._state is PluginState.SERVING:
+                return
+            if self._state not in (PluginState.INITIALIZED, PluginState.DRAINED):
+                raise FailedPreconditionError(
+                    f"plugin {self.plugin.name} cannot start: it is {self._state.value}"
+                )
+            await self.plugin.start()
+            await self.plugin.health.start()
+            self._state = PluginState.SERVING
+            self.plugin.health.set_ready(True)
+            _log.info("plugin %s serving", self.instance_name)
+
+    async def drain(self, timeout: float | None = None) -> int:
+        """Stop taking calls, wait up to ``timeout`` s for in-flight ones; returns how many remain.
+
+        ``None`` or ``<= 0`` means the plugin's ``drain_timeout`` setting.
+        """
+        async with self._lock:
+            if self._state is not PluginState.SERVING:
+                return self._in_flight
+            if timeout is None or timeout <= 0:
+                timeout = float(self.plugin.settings.drain_timeout)
+            self._state = PluginState.DRAINING
+            self.plugin.health.set_ready(False)
+            try:
+                await asyncio.wait_for(self._idle.wait(), timeout)
+            except TimeoutError:
+                _log.warning(
+                    "plugin %s: drain timed out after %.3gs with %d call(s) in flight",
+                    self.instance_name,
+                    timeout,
+                    self._in_flight,
+                )
+            await self.plugin.drain()
+            self._state = PluginState.DRAINED
+            _log.info("plugin %s drained (%d remaining)", self.instance_name, self._in_flight)
+            return self._in_flight
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """Drain if still serving, then run the plugin's stop() and stop health checks."""
+        if self._state is PluginState.SERVING:
+            await self.drain(timeout)
+        async with self._lock:
+            if self._state is PluginState.STOPPED:
+                return
+            try:
+                if self._state is not PluginState.CREATED:
+                    await self.plugin.stop()
+            finally:
+                await self.plugin.health.stop()
+                self.plugin.health.set_ready(False)
+                self._state = PluginState.STOPPED
+                self.stopped.set()
+                _log.info("plugin %s stopped", self.instance_name)

@@ -1,0 +1,199 @@
+"""PluginServer: a plugin's contract servicers on a grpc.aio server with the SDK's middleware.
+
+Every plugin needs the same server: bound to loopback by default (the proxy is local), the
+standard interceptor stack (access log, metrics, error mapping, deadline propagation),
+grpc.health.v1 and server reflection for its services, an optional Prometheus endpoint, and a
+graceful stop that drains in-flight calls. Keeping that here means a plugin only supplies its
+servicers, and all plugins behave the same on the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
+
+from prism.sdk.errors import Classifier
+from prism.sdk.health import GrpcHealthService, HealthChecker
+from prism.sdk.server.deadline_interceptor import DeadlineInterceptor
+from prism.sdk.server.error_interceptor import ErrorInterceptor
+from prism.sdk.server.logging_interceptor import LoggingInterceptor
+from prism.sdk.server.metrics_interceptor import MetricsInterceptor
+
+_log = logging.getLogger(__name__)
+
+HEALTH_SERVICE_NAME = "grpc.health.v1.Health"
+# Values may be 2 MiB (prism.sdk.limits.MAX_VALUE_BYTES); leave room for keys, tags, framing
+# and future growth: 4 MiB plus 64 KiB of overhead, both directions.
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024 + 64 * 1024
+
+
+@dataclass(frozen=True)
+class ServiceBinding:
+    """One gRPC service to serve: generated ``add_XServicer_to_server``, servicer, full name.
+
+    ``name`` is the fully qualified service name (e.g. ``prism.KeyValueBasicInterface``) used
+    for reflection and grpc.health.v1 status.
+    """
+
+    add_to_server: Callable[[Any, grpc.aio.Server], None]
+    servicer: object
+    name: str
+
+
+class PluginServer:
+    """A grpc.aio server with the SDK interceptors, health, reflection and metrics endpoint.
+
+    Interceptor order (outermost first): logging, metrics, errors, ``interceptors`` (e.g. the
+    plugin state gate), deadline. Logging and metrics therefore see the final status code that
+    the error interceptor chose.
+    """
+
+    def __init__(
+        self,
+        services: Sequence[ServiceBinding] = (),
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        health: HealthChecker | None = None,
+        metrics_port: int | None = None,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        classifiers: Sequence[Classifier] = (),
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        reflection_enabled: bool = True,
+    ) -> None:
+        self.host = host
+        self._requested_port = port
+        self._services = list(services)
+        self._own_health = health is None
+        self.health = health if health is not None else HealthChecker()
+        self._metrics_port = metrics_port
+        self._interceptors = list(interceptors)
+        self._classifiers = list(classifiers)
+        self._max_message_bytes = max_message_bytes
+        self._reflection = reflection_enabled
+        self._server: grpc.aio.Server | None = None
+        self._health_service: GrpcHealthService | None = None
+        self._metrics_httpd: Any = None
+        self._metrics_thread: threading.Thread | None = None
+        self._port: int | None = None
+
+    @property
+    def service_names(self) -> list[str]:
+        """Fully qualified names of the registered services (without health/reflection)."""
+        return [s.name for s in self._services]
+
+    @property
+    def port(self) -> int:
+        """The bound gRPC port (after ``start()``)."""
+        if self._port is None:
+            raise RuntimeError("server is not started")
+        return self._port
+
+    @property
+    def address(self) -> str:
+        """``host:port`` the server listens on (after ``start()``)."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The bound Prometheus HTTP port, if the endpoint is enabled and started."""
+        return None if self._metrics_httpd is None else int(self._metrics_httpd.server_port)
+
+    @property
+    def health_service(self) -> GrpcHealthService | None:
+        return self._health_service
+
+    def add_service(self, binding: ServiceBinding) -> None:
+        """Register one more service; only before ``start()``."""
+        if self._server is not None:
+            raise RuntimeError("cannot add services after start()")
+        self._services.append(binding)
+
+    def build_interceptors(self) -> list[grpc.aio.ServerInterceptor]:
+        """The interceptor chain, outermost first."""
+        return [
+            LoggingInterceptor(),
+            MetricsInterceptor(),
+            ErrorInterceptor(self._classifiers),
+            *self._interceptors,
+            DeadlineInterceptor(),
+        ]
+
+    async def start(self) -> int:
+        """Bind, register everything and start serving; returns the bound port."""
+        if self._server is not None:
+            raise RuntimeError("server already started")
+        options = [
+            ("grpc.max_receive_message_length", self._max_message_bytes),
+            ("grpc.max_send_message_length", self._max_message_bytes),
+            # Without this a second process could bind the same port and silently share traffic.
+            ("grpc.so_reuseport", 0),
+        ]
+        server = grpc.aio.server(interceptors=self.build_interceptors(), options=options)
+        for binding in self._services:
+            binding.add_to_server(binding.servicer, server)
+        self._health_service = GrpcHealthService(self.health, self.service_names)
+        self._health_service.add_to_server(server)
+        if self._reflection:
+            names = [*self.service_names, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME]
+            reflection.enable_server_reflection(names, server)
+        address = f"{self.host}:{self._requested_port}"
+        try:
+            port = int(server.add_insecure_port(address))
+        except Exception as exc:
+            await server.stop(None)
+            raise OSError(f"could not bind gRPC server to {address}: {exc}") from exc
+        if port == 0:  # older grpcio reports a failed bind as port 0
+            await server.stop(None)
+            raise OSError(f"could not bind gRPC server to {address}")
+        await server.start()
+        self._server = server
+        self._port = port
+        if self._own_health:
+            self.health.set_ready(True)
+        await self._health_service.sync()
+        if self._metrics_port is not None:
+            self._start_metrics_endpoint(self._metrics_port)
+        _log.info("gRPC server listening on %s:%d", self.host, port)
+        return port
+
+    def _start_metrics_endpoint(self, port: int) -> None:
+        httpd, thread = start_http_server(port, addr=self.host)
+        self._metrics_httpd = httpd
+        self._metrics_thread = thread
+        _log.info("metrics endpoint on http://%s:%d/metrics", self.host, httpd.server_port)
+
+    async def stop(self, grace: float | None = 5.0) -> None:
+        """Stop accepting calls, let in-flight ones finish within ``grace`` s, then cancel them.
+
+        Health turns NOT_SERVING first so probes stop routing here while the drain runs.
+        """
+        server = self._server
+        if server is None:
+            return
+        if self._health_service is not None:
+            await self._health_service.enter_graceful_shutdown()
+        await server.stop(grace)
+        if self._health_service is not None:
+            await self._health_service.close()
+        if self._metrics_httpd is not None:
+            httpd = self._metrics_httpd
+            self._metrics_httpd = None
+            await asyncio.to_thread(httpd.shutdown)
+            httpd.server_close()
+        self._server = None
+
+    async def wait_for_termination(self, timeout: float | None = None) -> bool:
+        """Block until the server stops (True) or ``timeout`` passes (False)."""
+        if self._server is None:
+            return True
+        timed_out: bool = await self._server.wait_for_termination(timeout)
+        return not timed_out

@@ -1,0 +1,293 @@
+"""Thin clients over the contract stubs: fill in the namespace, bound every call in time.
+
+The conformance tests read as a list of contract rules; these wrappers keep deadlines,
+``asyncio.wait_for`` bounds and stream handling out of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Mapping
+from typing import Any
+
+import grpc
+
+from prism.interfaces import (
+    keyvalue_basic_pb2,
+    keyvalue_basic_pb2_grpc,
+    keyvalue_scan_pb2,
+    keyvalue_scan_pb2_grpc,
+    keyvalue_ttl_pb2,
+    keyvalue_ttl_pb2_grpc,
+    pubsub_basic_pb2,
+    pubsub_basic_pb2_grpc,
+)
+from prism.sdk.testing._support import bounded, expect_status, fail
+
+
+class KVClient:
+    """KeyValueBasic + TTL + Scan calls against one namespace, each bounded by ``timeout``."""
+
+    def __init__(self, channel: Any, namespace: str, timeout: float) -> None:
+        self.namespace = namespace
+        self.timeout = timeout
+        self.basic = keyvalue_basic_pb2_grpc.KeyValueBasicInterfaceStub(channel)
+        self.ttl = keyvalue_ttl_pb2_grpc.KeyValueTTLInterfaceStub(channel)
+        self.scanner = keyvalue_scan_pb2_grpc.KeyValueScanInterfaceStub(channel)
+
+    async def _call(self, call: Awaitable[Any], what: str) -> Any:
+        return await bounded(call, self.timeout, what)
+
+    async def expect(self, code: Any, call: Awaitable[Any], what: str) -> Any:
+        """Await ``call``, which must fail with ``code``; returns the error."""
+        return await expect_status(call, code, self.timeout, what)
+
+    def set_call(
+        self,
+        key: str,
+        value: bytes = b"",
+        *,
+        ttl: float | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> Any:
+        request = keyvalue_basic_pb2.SetRequest(
+            namespace=self.namespace, key=key, value=value, tags=dict(tags or {})
+        )
+        if ttl is not None:
+            request.ttl_seconds = ttl
+        return self.basic.Set(request, timeout=self.timeout)
+
+    async def set(
+        self,
+        key: str,
+        value: bytes = b"",
+        *,
+        ttl: float | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Set; returns ``created``."""
+        response = await self._call(self.set_call(key, value, ttl=ttl, tags=tags), "Set")
+        return bool(response.created)
+
+    def get_call(self, key: str) -> Any:
+        request = keyvalue_basic_pb2.GetRequest(namespace=self.namespace, key=key)
+        return self.basic.Get(request, timeout=self.timeout)
+
+    async def get(self, key: str) -> keyvalue_basic_pb2.GetResponse:
+        response: keyvalue_basic_pb2.GetResponse = await self._call(self.get_call(key), "Get")
+        return response
+
+    async def get_or_none(self, key: str) -> keyvalue_basic_pb2.GetResponse | None:
+        """Get, mapping NOT_FOUND to None (any other error fails the test)."""
+        try:
+            return await self.get(key)
+        except grpc.aio.AioRpcError as err:
+            if err.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+
+    def delete_call(self, key: str) -> Any:
+        request = keyvalue_basic_pb2.DeleteRequest(namespace=self.namespace, key=key)
+        return self.basic.Delete(request, timeout=self.timeout)
+
+    async def delete(self, key: str) -> bool:
+        """Delete; returns ``deleted``."""
+        return bool((await self._call(self.delete_call(key), "Delete")).deleted)
+
+    def exists_call(self, key: str) -> Any:
+        request = keyvalue_basic_pb2.ExistsRequest(namespace=self.namespace, key=key)
+        return self.basic.Exists(request, timeout=self.timeout)
+
+    async def exists(self, key: str) -> bool:
+        return bool((await self._call(self.exists_call(key), "Exists")).exists)
+
+    def expire_call(self, key: str, ttl: float) -> Any:
+        request = keyvalue_ttl_pb2.ExpireRequest(namespace=self.namespace, key=key, ttl_seconds=ttl)
+        return self.ttl.Expire(request, timeout=self.timeout)
+
+    async def expire(self, key: str, ttl: float) -> None:
+        await self._call(self.expire_call(key, ttl), "Expire")
+
+    def get_ttl_call(self, key: str) -> Any:
+        request = keyvalue_ttl_pb2.GetTTLRequest(namespace=self.namespace, key=key)
+        return self.ttl.GetTTL(request, timeout=self.timeout)
+
+    async def get_ttl(self, key: str) -> keyvalue_ttl_pb2.GetTTLResponse:
+        response: keyvalue_ttl_pb2.GetTTLResponse = await self._call(
+            self.get_ttl_call(key), "GetTTL"
+        )
+        return response
+
+    def persist_call(self, key: str) -> Any:
+        request = keyvalue_ttl_pb2.PersistRequest(namespace=self.namespace, key=key)
+        return self.ttl.Persist(request, timeout=self.timeout)
+
+    async def persist(self, key: str) -> bool:
+        """Persist; returns ``persisted``."""
+        return bool((await self._call(self.persist_call(key), "Persist")).persisted)
+
+    async def scan(
+        self, prefix: str, *, limit: int = 0, cursor: str = "", keys_only: bool = False
+    ) -> list[keyvalue_scan_pb2.ScanItem]:
+        """The whole scan stream as a list (bounded in time as one call)."""
+        request = keyvalue_scan_pb2.ScanRequest(
+            namespace=self.namespace,
+            prefix=prefix,
+            limit=limit,
+            cursor=cursor,
+            keys_only=keys_only,
+        )
+
+        async def collect() -> list[keyvalue_scan_pb2.ScanItem]:
+            return [item async for item in self.scanner.Scan(request, timeout=self.timeout)]
+
+        return await self._call(collect(), "Scan")  # type: ignore[no-any-return]
+
+    async def count(self, prefix: str) -> int:
+        request = keyvalue_scan_pb2.CountRequest(namespace=self.namespace, prefix=prefix)
+        response = await self._call(self.scanner.Count(request, timeout=self.timeout), "Count")
+        return int(response.count)
+
+
+_END = object()
+
+
+class Subscription:
+    """An active Subscribe stream, pumped into a queue by a background task.
+
+    The pump exists because cancelling a pending ``read()`` cancels the whole RPC in grpc.aio:
+    waiting on the queue instead lets a test time out a wait and keep the subscription.
+    """
+
+    def __init__(self, call: Any, what: str) -> None:
+        self.call = call
+        self.what = what
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._pump = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                item = await self.call.read()
+                if item is grpc.aio.EOF:
+                    break
+                await self._queue.put(item)
+        except grpc.aio.AioRpcError as err:
+            await self._queue.put(err)
+        except asyncio.CancelledError:
+            pass
+        await self._queue.put(_END)
+
+    async def _next(self, timeout: float) -> object:
+        try:
+            return await asyncio.wait_for(self._queue.get(), timeout)
+        except TimeoutError:
+            return None
+
+    async def receive(self, timeout: float) -> pubsub_basic_pb2.Message:
+        """The next message; fails the test on timeout or on an early end of the stream."""
+        item = await self._next(timeout)
+        if item is None:
+            fail(f"{self.what}: no message within {timeout:.1f} s")
+        if isinstance(item, grpc.aio.AioRpcError):
+            fail(f"{self.what}: stream failed with {item.code().name}: {item.details()!r}")
+        if item is _END:
+            fail(f"{self.what}: stream ended while a message was expected")
+        assert isinstance(item, pubsub_basic_pb2.Message)
+        return item
+
+    async def receive_n(self, count: int, timeout: float) -> list[pubsub_basic_pb2.Message]:
+        return [await self.receive(timeout) for _ in range(count)]
+
+    async def expect_quiet(self, seconds: float) -> None:
+        """Fail if any message (or the end of the stream) shows up within ``seconds``."""
+        item = await self._next(seconds)
+        if isinstance(item, pubsub_basic_pb2.Message):
+            fail(f"{self.what}: unexpected message on topic {item.topic!r}: {item.payload!r}")
+        if item is not None:
+            fail(f"{self.what}: stream ended while it should have stayed open")
+
+    async def expect_end(self, timeout: float) -> None:
+        """The stream must end cleanly (status OK) within ``timeout``; leftovers fail the test."""
+        item = await self._next(timeout)
+        if item is None:
+            fail(f"{self.what}: stream still open {timeout:.1f} s after Unsubscribe")
+        if isinstance(item, grpc.aio.AioRpcError):
+            fail(f"{self.what}: stream ended with {item.code().name}: {item.details()!r}")
+        if item is not _END:
+            fail(f"{self.what}: got a message where the end of the stream was expected")
+
+    async def close(self) -> None:
+        self.call.cancel()
+        self._pump.cancel()
+        await asyncio.gather(self._pump, return_exceptions=True)
+
+
+class PubSubClient:
+    """PubSubBasic calls against one namespace; tracks subscriptions to cancel at teardown."""
+
+    def __init__(self, channel: Any, namespace: str, timeout: float, ready_timeout: float) -> None:
+        self.namespace = namespace
+        self.timeout = timeout
+        self.ready_timeout = ready_timeout
+        self.stub = pubsub_basic_pb2_grpc.PubSubBasicInterfaceStub(channel)
+        self._subscriptions: list[Subscription] = []
+
+    def publish_call(
+        self, topic: str, payload: bytes, metadata: Mapping[str, str] | None = None
+    ) -> Any:
+        request = pubsub_basic_pb2.PublishRequest(
+            namespace=self.namespace, topic=topic, payload=payload, metadata=dict(metadata or {})
+        )
+        return self.stub.Publish(request, timeout=self.timeout)
+
+    async def publish(
+        self, topic: str, payload: bytes, metadata: Mapping[str, str] | None = None
+    ) -> str:
+        """Publish; returns the message id."""
+        call = self.publish_call(topic, payload, metadata)
+        response = await bounded(call, self.timeout, "Publish")
+        return str(response.message_id)
+
+    def subscribe_call(self, topic: str, subscriber_id: str) -> Any:
+        request = pubsub_basic_pb2.SubscribeRequest(
+            namespace=self.namespace, topic=topic, subscriber_id=subscriber_id
+        )
+        return self.stub.Subscribe(request)
+
+    async def subscribe(self, topic: str, subscriber_id: str) -> Subscription:
+        """Subscribe and wait until the server reports the subscription active.
+
+        Readiness rule: the server sends the call's initial metadata once the subscription is
+        active, so every message published after ``initial_metadata()`` returns is delivered.
+        """
+        call = self.subscribe_call(topic, subscriber_id)
+        what = f"Subscribe({topic!r}, {subscriber_id!r})"
+        subscription = Subscription(call, what)
+        self._subscriptions.append(subscription)
+        await bounded(
+            call.initial_metadata(), self.ready_timeout, f"{what} initial metadata (readiness)"
+        )
+        return subscription
+
+    async def unsubscribe(self, topic: str, subscriber_id: str) -> bool:
+        request = pubsub_basic_pb2.UnsubscribeRequest(
+            namespace=self.namespace, topic=topic, subscriber_id=subscriber_id
+        )
+        call = self.stub.Unsubscribe(request, timeout=self.timeout)
+        return bool((await bounded(call, self.timeout, "Unsubscribe")).unsubscribed)
+
+    async def expect(self, code: Any, call: Awaitable[Any], what: str) -> Any:
+        return await expect_status(call, code, self.timeout, what)
+
+    async def __aenter__(self) -> PubSubClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Cancel every subscription this client opened."""
+        for subscription in self._subscriptions:
+            await subscription.close()
+        self._subscriptions.clear()

@@ -1,0 +1,95 @@
+"""A tiny in-test plugin (dict-backed KeyValueBasic + a stream) and helpers to serve it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic_settings import SettingsConfigDict
+
+from prism.sdk.config import PluginSettings, load_settings
+from prism.sdk.errors import Classifier
+from prism.sdk.plugin import Plugin, ServiceBinding, serve_plugin
+from sdk.server.server_fakes import DictKV, Streamer, kv_binding, ps_binding
+
+
+class FakeSettings(PluginSettings):
+    model_config = SettingsConfigDict(env_prefix="PRISM_FAKEKV_", extra="forbid")
+    greeting: str = "hi"
+    limit: int = 10
+
+
+class FakeKV(Plugin[FakeSettings]):
+    name = "fakekv"
+    version = "1.2.3"
+    settings_class = FakeSettings
+
+    def __init__(self, settings: FakeSettings) -> None:
+        super().__init__(settings)
+        self.kv = DictKV()
+        self.calls: list[str] = []
+        self.fail_initialize = False
+
+    def servicers(self) -> Sequence[ServiceBinding]:
+        return [kv_binding(self.kv), ps_binding(Streamer())]
+
+    def classifiers(self) -> Sequence[Classifier]:
+        return ()
+
+    async def initialize(self) -> None:
+        self.calls.append("initialize")
+        if self.fail_initialize:
+            raise ConnectionError("backend unreachable")
+        self.health.register("backend", self._check)
+
+    async def _check(self) -> None:
+        return None
+
+    async def start(self) -> None:
+        self.calls.append("start")
+
+    async def drain(self) -> None:
+        self.calls.append("drain")
+
+    async def stop(self) -> None:
+        self.calls.append("stop")
+
+
+def make_plugin(**overrides: Any) -> FakeKV:
+    return FakeKV(load_settings(FakeSettings, overrides=overrides, environ={}))
+
+
+class LineWatcher:
+    """A text stream that remembers what was written and signals the first line."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.line = asyncio.Event()
+
+    def write(self, s: str) -> int:
+        self.text += s
+        if "\n" in self.text:
+            self.line.set()
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+    @property
+    def port(self) -> int:
+        return int(self.text.strip().rsplit(":", 1)[1])
+
+
+async def start_serving(
+    plugin: Plugin[Any], *, managed: bool
+) -> tuple[asyncio.Task[int], asyncio.Event, LineWatcher]:
+    shutdown = asyncio.Event()
+    out = LineWatcher()
+    task = asyncio.ensure_future(
+        serve_plugin(plugin, managed=managed, shutdown=shutdown, handle_signals=False, out=out)  # type: ignore[arg-type]
+    )
+    waiter = asyncio.ensure_future(out.line.wait())
+    await asyncio.wait([task, waiter], timeout=10, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    return task, shutdown, out

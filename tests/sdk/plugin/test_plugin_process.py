@@ -1,0 +1,156 @@
+"""run_plugin as a real process (signals, exit codes) and the documented minimal example."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import os
+import signal
+import sys
+import textwrap
+import threading
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from prism.interfaces import keyvalue_basic_pb2 as kv_pb
+from prism.interfaces import keyvalue_basic_pb2_grpc as kv_grpc
+from prism.sdk.config import load_settings
+from prism.sdk.examples.minimal_kv import MinimalKV
+from prism.sdk.plugin import run_plugin
+from sdk.plugin.plugin_fakes import FakeKV, start_serving
+
+EXAMPLE = "prism.sdk.examples.minimal_kv"
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRISM_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    env.update(extra)
+    return env
+
+
+async def test_run_plugin_process_serves_and_drains_on_sigterm() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        EXAMPLE,
+        "--port",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=child_env(),
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        assert line.startswith("prism-plugin minimal-kv listening on 127.0.0.1:"), line
+        address = line.strip().rsplit(" ", 1)[1]
+        async with grpc.aio.insecure_channel(address) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            resp = await health.Check(health_pb2.HealthCheckRequest(), timeout=10)
+            assert resp.status == health_pb2.HealthCheckResponse.SERVING
+            kv = kv_grpc.KeyValueBasicInterfaceStub(channel)
+            await kv.Set(kv_pb.SetRequest(key="a", value=b"1"), timeout=10)
+            assert (await kv.Get(kv_pb.GetRequest(key="a"), timeout=10)).value == b"1"
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        stderr = (await proc.stderr.read()).decode()
+        assert "received SIGTERM" in stderr and "drained" in stderr
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+REQUIRED = textwrap.dedent(
+    """
+    from pydantic_settings import SettingsConfigDict
+    from prism.sdk.config import PluginSettings
+    from prism.sdk.examples.minimal_kv import MinimalKV
+    from prism.sdk.plugin import run_plugin
+
+    class Settings(PluginSettings):
+        model_config = SettingsConfigDict(env_prefix="PRISM_REQTEST_")
+        addr: str
+
+    class P(MinimalKV):
+        name, settings_class = "reqtest", Settings
+
+    raise SystemExit(run_plugin(P))
+    """
+)
+
+
+async def test_missing_required_env_var_exits_2() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        REQUIRED,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=child_env(),
+    )
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2
+    assert "PRISM_REQTEST_ADDR" in stderr.decode()
+    assert b"listening" not in stdout
+
+
+def test_run_plugin_config_error_in_process(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PRISM_FAKEKV_LIMIT", "lots")
+    assert run_plugin(FakeKV, []) == 2
+    err = capsys.readouterr().err
+    assert "prism-plugin fakekv: invalid configuration" in err and "PRISM_FAKEKV_LIMIT" in err
+
+
+class _SignalOnListen(io.StringIO):
+    """stdout stand-in: SIGTERMs this process once the listening line is printed."""
+
+    def write(self, s: str) -> int:
+        n = super().write(s)
+        if "listening" in s:
+            threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        return n
+
+
+def test_run_plugin_in_process_sigterm(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = _SignalOnListen()
+    monkeypatch.setattr(sys, "stdout", out)
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        assert run_plugin(FakeKV, ["--host", "127.0.0.1", "--port", "0"]) == 0
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    assert "prism-plugin fakekv listening on 127.0.0.1:" in out.getvalue()
+
+
+async def test_minimal_example_in_process() -> None:
+    plugin = MinimalKV(load_settings(MinimalKV.settings_class, environ={}))
+    task, shutdown, out = await start_serving(plugin, managed=False)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{out.port}") as channel:
+        kv = kv_grpc.KeyValueBasicInterfaceStub(channel)
+        assert (await kv.Set(kv_pb.SetRequest(key="k", value=b"v"), timeout=5)).created
+        assert not (await kv.Set(kv_pb.SetRequest(key="k", value=b"w"), timeout=5)).created
+        assert (await kv.Get(kv_pb.GetRequest(key="k"), timeout=5)).value == b"w"
+        assert (await kv.Exists(kv_pb.ExistsRequest(key="k"), timeout=5)).exists
+        assert (await kv.Delete(kv_pb.DeleteRequest(key="k"), timeout=5)).deleted
+        assert not (await kv.Delete(kv_pb.DeleteRequest(key="k"), timeout=5)).deleted
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await kv.Get(kv_pb.GetRequest(key="k"), timeout=5)
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    shutdown.set()
+    assert await asyncio.wait_for(task, 10) == 0
+
+
+def test_minimal_example_is_at_most_40_lines() -> None:
+    import prism.sdk.examples.minimal_kv as example
+
+    with open(example.__file__, encoding="utf-8") as f:
+        assert len(f.read().splitlines()) <= 40
