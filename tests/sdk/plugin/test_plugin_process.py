@@ -53,8 +53,10 @@ async def test_run_plugin_process_serves_and_drains_on_sigterm() -> None:
             resp = await health.Check(health_pb2.HealthCheckRequest(), timeout=10)
             assert resp.status == health_pb2.HealthCheckResponse.SERVING
             kv = kv_grpc.KeyValueBasicInterfaceStub(channel)
-            await kv.Set(kv_pb.SetRequest(key="a", value=b"1"), timeout=10)
-            assert (await kv.Get(kv_pb.GetRequest(key="a"), timeout=10)).value == b"1"
+            await kv.Set(kv_pb.SetRequest(namespace="default", key="a", value=b"1"), timeout=10)
+            assert (
+                await kv.Get(kv_pb.GetRequest(namespace="default", key="a"), timeout=10)
+            ).value == b"1"
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 30) == 0
         stderr = (await proc.stderr.read()).decode()
@@ -136,15 +138,34 @@ async def test_minimal_example_in_process() -> None:
     task, shutdown, out = await start_serving(plugin, managed=False)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{out.port}") as channel:
         kv = kv_grpc.KeyValueBasicInterfaceStub(channel)
-        assert (await kv.Set(kv_pb.SetRequest(key="k", value=b"v"), timeout=5)).created
-        assert not (await kv.Set(kv_pb.SetRequest(key="k", value=b"w"), timeout=5)).created
-        assert (await kv.Get(kv_pb.GetRequest(key="k"), timeout=5)).value == b"w"
-        assert (await kv.Exists(kv_pb.ExistsRequest(key="k"), timeout=5)).exists
-        assert (await kv.Delete(kv_pb.DeleteRequest(key="k"), timeout=5)).deleted
-        assert not (await kv.Delete(kv_pb.DeleteRequest(key="k"), timeout=5)).deleted
+        assert (
+            await kv.Set(kv_pb.SetRequest(namespace="default", key="k", value=b"v"), timeout=5)
+        ).created
+        assert not (
+            await kv.Set(kv_pb.SetRequest(namespace="default", key="k", value=b"w"), timeout=5)
+        ).created
+        assert (
+            await kv.Get(kv_pb.GetRequest(namespace="default", key="k"), timeout=5)
+        ).value == b"w"
+        assert (
+            await kv.Exists(kv_pb.ExistsRequest(namespace="default", key="k"), timeout=5)
+        ).exists
+        assert (
+            await kv.Delete(kv_pb.DeleteRequest(namespace="default", key="k"), timeout=5)
+        ).deleted
+        assert not (
+            await kv.Delete(kv_pb.DeleteRequest(namespace="default", key="k"), timeout=5)
+        ).deleted
         with pytest.raises(grpc.aio.AioRpcError) as info:
-            await kv.Get(kv_pb.GetRequest(key="k"), timeout=5)
+            await kv.Get(kv_pb.GetRequest(namespace="default", key="k"), timeout=5)
         assert info.value.code() == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(grpc.aio.AioRpcError) as info:  # the SDK validates before the store
+            await kv.Set(kv_pb.SetRequest(namespace="default", key="", value=b"v"), timeout=5)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(grpc.aio.AioRpcError) as info:  # no TTL support: said, not ignored
+            ttl_request = kv_pb.SetRequest(namespace="default", key="t", value=b"v", ttl_seconds=1)
+            await kv.Set(ttl_request, timeout=5)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     shutdown.set()
     assert await asyncio.wait_for(task, 10) == 0
 

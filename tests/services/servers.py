@@ -1,0 +1,337 @@
+"""Real Redis and Kafka servers for tests, started through the scripts in tools/.
+
+Context managers (each starts its own server in a fresh temp dir and removes it afterwards)::
+
+    with redis_server(aof=True) as r:      # r.host, r.port, r.url, r.stop(), r.start()
+        ...
+    with kafka_broker() as k:               # k.bootstrap, k.stop(), k.start()
+        ...
+
+``stop()`` then ``start()`` brings the same server back on the same port with its data
+(fault tests). ``shared_redis()`` / ``shared_kafka()`` reuse the server named by
+``PRISM_TEST_REDIS_ADDR`` (``host:port`` or ``redis://host:port[/db]``) /
+``PRISM_TEST_KAFKA_BOOTSTRAP`` when set, and start their own otherwise. Fault tests must use
+``redis_server()`` / ``kafka_broker()``, which always start their own.
+
+Pytest fixtures of the same servers: add ``pytest_plugins = ["services.servers"]`` to a
+conftest.py, then ask for ``redis_shared`` / ``kafka_shared`` (session scope) or
+``redis_own`` / ``kafka_own`` (one server per test).
+
+A server that cannot be installed or started RAISES ``ServerError``: in CI a backend's tests
+must fail, never skip, when its server is missing.
+
+Scripts are looked up in: ``$PRISM_REPO_ROOT/tools``, the ``tools/`` of the repo found by
+walking up from this file to ``pants.toml``, then ``./tools`` (the Pants test sandbox, where
+``//tools:scripts`` puts them). Env knobs: ``PRISM_CACHE`` (install cache, see the scripts),
+``PRISM_KEEP_SERVER_DIRS=1`` keeps the temp dirs (logs) after the test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+__all__ = [
+    "KafkaBroker",
+    "RedisServer",
+    "ServerError",
+    "kafka_broker",
+    "redis_server",
+    "repo_root",
+    "shared_kafka",
+    "shared_redis",
+    "tools_dir",
+]
+
+INSTALL_TIMEOUT_S = 1800.0
+START_TIMEOUT_S = 300.0
+STOP_TIMEOUT_S = 120.0
+
+
+class ServerError(RuntimeError):
+    """A test server could not be installed, started or stopped."""
+
+
+def repo_root() -> Path | None:
+    """$PRISM_REPO_ROOT, else the nearest parent of this file holding pants.toml, else None."""
+    env = os.environ.get("PRISM_REPO_ROOT")
+    if env:
+        return Path(env).resolve()
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "pants.toml").is_file():
+            return parent
+    return None
+
+
+def tools_dir() -> Path:
+    candidates: list[Path] = []
+    env = os.environ.get("PRISM_REPO_ROOT")
+    if env:
+        candidates.append(Path(env) / "tools")
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "pants.toml").is_file():
+            candidates.append(parent / "tools")
+            break
+    candidates.append(Path.cwd() / "tools")
+    for cand in candidates:
+        if (cand / "redis.sh").is_file() and (cand / "kafka.sh").is_file():
+            return cand.resolve()
+    raise ServerError(
+        "tools/redis.sh and tools/kafka.sh not found in any of "
+        + ", ".join(str(c) for c in candidates)
+        + " (set PRISM_REPO_ROOT, or depend on //tools:scripts in the test's BUILD)"
+    )
+
+
+def _script_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # Lets tools/kafka.sh probe readiness with this interpreter and its confluent_kafka,
+    # also when it runs from a pex (whose sys.path is not the interpreter's own).
+    env.setdefault("PRISM_PYTHON", sys.executable)
+    env.setdefault("PRISM_PYTHONPATH", os.pathsep.join(p for p in sys.path if p))
+    return env
+
+
+def _run(script: str, *args: str, timeout: float) -> str:
+    """Run tools/<script> with args; return its stdout (stripped); raise ServerError on failure."""
+    path = tools_dir() / script
+    cmd = ["bash", str(path), *args]
+    try:
+        proc = subprocess.run(
+            cmd,
+            env=_script_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        err = exc.stderr if isinstance(exc.stderr, str) else (exc.stderr or b"").decode(errors="replace")
+        raise ServerError(f"{' '.join(cmd)} timed out after {timeout:.0f}s:\n{_tail(err)}") from exc
+    # Keep the scripts' progress visible in pytest's captured output.
+    if proc.stderr:
+        sys.stderr.write(proc.stderr)
+    if proc.returncode != 0:
+        raise ServerError(
+            f"{' '.join(cmd)} failed with exit code {proc.returncode}:\n{_tail(proc.stderr)}"
+        )
+    return proc.stdout.strip()
+
+
+def _tail(text: str, lines: int = 40) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _last_line(out: str, what: str) -> str:
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    if not lines:
+        raise ServerError(f"the script printed no {what}")
+    return lines[-1].strip()
+
+
+def _new_dir(prefix: str) -> Path:
+    base = os.environ.get("PRISM_TEST_TMP") or None
+    if base:
+        Path(base).mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+
+
+def _keep_dirs() -> bool:
+    return os.environ.get("PRISM_KEEP_SERVER_DIRS", "") not in ("", "0", "false")
+
+
+# --------------------------------------------------------------------------- Redis
+
+
+@dataclass
+class RedisServer:
+    host: str
+    port: int
+    dir: Path | None = None
+    aof: bool = False
+    external: bool = False
+    running: bool = field(default=True, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+    @property
+    def addr(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def _own(self, what: str) -> Path:
+        if self.external or self.dir is None:
+            raise ServerError(f"cannot {what} the shared external Redis at {self.addr}")
+        return self.dir
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM; Redis saves its data first). Idempotent."""
+        d = self._own("stop")
+        _run("redis.sh", "stop", str(d), timeout=STOP_TIMEOUT_S)
+        self.running = False
+
+    def start(self) -> None:
+        """Start the stopped server again: same port, same data dir (and AOF setting)."""
+        d = self._own("start")
+        if self.running:
+            return
+        port = int(_last_line(_run("redis.sh", "start", str(d), timeout=START_TIMEOUT_S), "port"))
+        if port != self.port:
+            raise ServerError(f"redis came back on port {port}, expected {self.port}")
+        self.running = True
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+def install_redis() -> None:
+    _run("redis.sh", "install", timeout=INSTALL_TIMEOUT_S)
+
+
+@contextmanager
+def redis_server(aof: bool = False) -> Iterator[RedisServer]:
+    """A Redis of our own on a free port (appendonly + appendfsync always with aof=True)."""
+    install_redis()
+    d = _new_dir("prism-redis-")
+    server: RedisServer | None = None
+    try:
+        args = ["start", str(d)] + (["--aof"] if aof else [])
+        port = int(_last_line(_run("redis.sh", *args, timeout=START_TIMEOUT_S), "port"))
+        server = RedisServer(host="127.0.0.1", port=port, dir=d, aof=aof)
+        yield server
+    finally:
+        try:
+            _run("redis.sh", "stop", str(d), timeout=STOP_TIMEOUT_S)
+        finally:
+            if not _keep_dirs():
+                shutil.rmtree(d, ignore_errors=True)
+
+
+def _parse_redis_addr(value: str) -> tuple[str, int]:
+    if "://" in value:
+        u = urlparse(value)
+        return u.hostname or "127.0.0.1", u.port or 6379
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise ServerError(f"PRISM_TEST_REDIS_ADDR={value!r}: expected host:port or redis://host:port")
+    return host, int(port)
+
+
+@contextmanager
+def shared_redis() -> Iterator[RedisServer]:
+    """The Redis named by PRISM_TEST_REDIS_ADDR if set, else one of our own (no AOF)."""
+    env = os.environ.get("PRISM_TEST_REDIS_ADDR")
+    if env:
+        host, port = _parse_redis_addr(env)
+        yield RedisServer(host=host, port=port, external=True)
+        return
+    with redis_server() as server:
+        yield server
+
+
+# --------------------------------------------------------------------------- Kafka
+
+
+@dataclass
+class KafkaBroker:
+    bootstrap: str
+    dir: Path | None = None
+    external: bool = False
+    running: bool = field(default=True, repr=False)
+
+    def _own(self, what: str) -> Path:
+        if self.external or self.dir is None:
+            raise ServerError(f"cannot {what} the shared external Kafka at {self.bootstrap}")
+        return self.dir
+
+    def stop(self) -> None:
+        """Stop the broker (SIGTERM, controlled shutdown; SIGKILL after 30 s). Idempotent."""
+        d = self._own("stop")
+        _run("kafka.sh", "stop", str(d), timeout=STOP_TIMEOUT_S)
+        self.running = False
+
+    def start(self) -> None:
+        """Start the stopped broker again: same ports, same data (topics, messages, offsets)."""
+        d = self._own("start")
+        if self.running:
+            return
+        bootstrap = _last_line(_run("kafka.sh", "start", str(d), timeout=START_TIMEOUT_S), "bootstrap")
+        if bootstrap != self.bootstrap:
+            raise ServerError(f"kafka came back on {bootstrap}, expected {self.bootstrap}")
+        self.running = True
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+def install_kafka() -> None:
+    _run("kafka.sh", "install", timeout=INSTALL_TIMEOUT_S)
+
+
+@contextmanager
+def kafka_broker() -> Iterator[KafkaBroker]:
+    """A single-node KRaft Kafka broker of our own on free ports."""
+    install_kafka()
+    d = _new_dir("prism-kafka-")
+    try:
+        bootstrap = _last_line(_run("kafka.sh", "start", str(d), timeout=START_TIMEOUT_S), "bootstrap")
+        yield KafkaBroker(bootstrap=bootstrap, dir=d)
+    finally:
+        try:
+            _run("kafka.sh", "stop", str(d), timeout=STOP_TIMEOUT_S)
+        finally:
+            if not _keep_dirs():
+                shutil.rmtree(d, ignore_errors=True)
+
+
+@contextmanager
+def shared_kafka() -> Iterator[KafkaBroker]:
+    """The broker named by PRISM_TEST_KAFKA_BOOTSTRAP if set, else one of our own."""
+    env = os.environ.get("PRISM_TEST_KAFKA_BOOTSTRAP")
+    if env:
+        yield KafkaBroker(bootstrap=env, external=True)
+        return
+    with kafka_broker() as broker:
+        yield broker
+
+
+# --------------------------------------------------------------------------- pytest fixtures
+# Opt in with `pytest_plugins = ["services.servers"]` in a conftest.py.
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - the module also works without pytest
+    pass
+else:
+
+    @pytest.fixture(scope="session")
+    def redis_shared() -> Iterator[RedisServer]:
+        with shared_redis() as server:
+            yield server
+
+    @pytest.fixture
+    def redis_own() -> Iterator[RedisServer]:
+        with redis_server(aof=True) as server:
+            yield server
+
+    @pytest.fixture(scope="session")
+    def kafka_shared() -> Iterator[KafkaBroker]:
+        with shared_kafka() as broker:
+            yield broker
+
+    @pytest.fixture
+    def kafka_own() -> Iterator[KafkaBroker]:
+        with kafka_broker() as broker:
+            yield broker

@@ -1,0 +1,143 @@
+# Shared helpers for tools/*.sh (sourced, not run). Everything here logs to stderr:
+# the scripts keep stdout for the one line a caller parses (a port, a bootstrap address, a path).
+# shellcheck shell=bash
+
+PRISM_CACHE=${PRISM_CACHE:-${HOME:-/root}/.cache/prism}
+
+log() { printf '[%s] %s\n' "${PRISM_TOOL:-tools}" "$*" >&2; }
+die() { printf '[%s] ERROR: %s\n' "${PRISM_TOOL:-tools}" "$*" >&2; exit 1; }
+
+now_ms() { date +%s%3N; }
+elapsed() { # elapsed START_MS -> "1.234s"
+  local d=$(( $(now_ms) - $1 ))
+  printf '%d.%03ds' $((d / 1000)) $((d % 1000))
+}
+
+# A python to run small probes with: $PRISM_PYTHON, the project venv, else python3.
+# Prints nothing (and returns 1) if none works.
+pick_python() {
+  local p
+  for p in "${PRISM_PYTHON:-}" /work/venv/bin/python python3; do
+    [ -n "$p" ] || continue
+    if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import socket' >/dev/null 2>&1; then
+      echo "$p"; return 0
+    fi
+  done
+  return 1
+}
+
+# port_in_use PORT -> 0 if something accepts TCP connections on 127.0.0.1:PORT.
+port_in_use() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# free_port -> a TCP port on 127.0.0.1 that nothing listens on right now.
+# The kernel picks it (bind to port 0) when a python is around; else random probing.
+free_port() {
+  local py port
+  if py=$(pick_python); then
+    port=$("$py" -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()') \
+      && [ -n "$port" ] && { echo "$port"; return 0; }
+  fi
+  for _ in $(seq 1 200); do
+    port=$(( 20000 + RANDOM % 40000 ))
+    port_in_use "$port" || { echo "$port"; return 0; }
+  done
+  die "could not find a free TCP port on 127.0.0.1"
+}
+
+# proc_running PID -> 0 if PID exists and is not a zombie (a daemon whose starter exited is
+# reparented to init, which may reap it only a second or so after it exits).
+proc_running() {
+  kill -0 "$1" 2>/dev/null || return 1
+  if [ -r "/proc/$1/stat" ]; then
+    local st
+    st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+    [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+  fi
+}
+
+# pid_alive PIDFILE [MUST_CONTAIN] -> 0 if the pid in PIDFILE runs (and its command line
+# contains MUST_CONTAIN, to avoid acting on a recycled pid). Echoes the pid.
+pid_alive() {
+  local f=$1 want=${2:-} pid
+  [ -s "$f" ] || return 1
+  pid=$(tr -dc '0-9' < "$f")
+  [ -n "$pid" ] || return 1
+  proc_running "$pid" || return 1
+  if [ -n "$want" ] && [ -r "/proc/$pid/cmdline" ]; then
+    tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$want" || return 1
+  fi
+  echo "$pid"
+}
+
+# stop_pid PIDFILE NAME [GRACE_SECONDS] [MUST_CONTAIN]: SIGTERM, wait, then SIGKILL.
+stop_pid() {
+  local f=$1 name=$2 grace=${3:-30} want=${4:-} pid t0
+  if ! pid=$(pid_alive "$f" "$want"); then
+    log "$name: not running (no live pid in $f)"
+    rm -f "$f"
+    return 0
+  fi
+  t0=$(now_ms)
+  log "$name: SIGTERM to pid $pid"
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 $((grace * 10))); do
+    proc_running "$pid" || { log "$name: stopped in $(elapsed "$t0")"; rm -f "$f"; return 0; }
+    sleep 0.1
+  done
+  log "$name: still alive after ${grace}s, SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do proc_running "$pid" || break; sleep 0.1; done
+  rm -f "$f"
+  log "$name: killed after $(elapsed "$t0")"
+}
+
+# apt_install PKG...: apt-get install -y, with one `apt-get update` first, never starting
+# the distro's service (a temporary policy-rc.d that denies, only if the machine has none),
+# serialised with flock so parallel test runs don't fight over the dpkg lock.
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || die "apt-get not found: install $* by hand"
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null 2>&1 || die "need root (or sudo) to apt-get install $*"
+    local SUDO=sudo
+  else
+    local SUDO=
+  fi
+  mkdir -p "$PRISM_CACHE"
+  (
+    flock -w 900 9 || die "timed out waiting for $PRISM_CACHE/apt.lock"
+    local made_policy=0 t0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+      $SUDO chmod 755 /usr/sbin/policy-rc.d
+      made_policy=1
+      # shellcheck disable=SC2064
+      trap "$SUDO rm -f /usr/sbin/policy-rc.d" EXIT
+    fi
+    t0=$(now_ms)
+    log "apt-get update"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 \
+      || die "apt-get update failed"
+    log "apt-get install -y $*"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2 \
+      || die "apt-get install $* failed"
+    log "installed $* in $(elapsed "$t0")"
+    [ "$made_policy" = 1 ] && $SUDO rm -f /usr/sbin/policy-rc.d
+    trap - EXIT
+  ) 9>"$PRISM_CACHE/apt.lock"
+}
+
+# wait_until TIMEOUT_S PIDFILE_OR_EMPTY CMD...: retry CMD every 0.2 s until it succeeds;
+# fail early if the pid in PIDFILE dies.
+wait_until() {
+  local timeout=$1 pidf=$2; shift 2
+  local deadline=$(( $(now_ms) + timeout * 1000 ))
+  while [ "$(now_ms)" -lt "$deadline" ]; do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    if [ -n "$pidf" ] && ! pid_alive "$pidf" >/dev/null; then return 2; fi
+    sleep 0.2
+  done
+  return 1
+}

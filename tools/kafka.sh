@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# A real single-node KRaft Kafka 4.x broker (broker+controller in one JVM) built from Maven
+# Central jars (tools/kafka/pom.xml), one per directory, on free ports on 127.0.0.1.
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PRISM_TOOL=kafka
+# shellcheck source-path=SCRIPTDIR source=_lib.sh
+. "$HERE/_lib.sh"
+
+KAFKA_CONF=$HERE/kafka
+LIBS=${PRISM_KAFKA_LIBS:-$PRISM_CACHE/kafka-libs}
+START_TIMEOUT=${PRISM_KAFKA_START_TIMEOUT:-180}
+HEAP=${PRISM_KAFKA_HEAP:-512m}
+
+usage() {
+  cat >&2 <<'EOF'
+usage: tools/kafka.sh COMMAND
+  install        check Java 17+ (apt-get install openjdk-17-jre-headless / maven when
+                 missing) and copy the broker jars once into $PRISM_CACHE/kafka-libs
+                 (PRISM_CACHE defaults to ~/.cache/prism); re-copies when pom.xml changes
+  start DIR      start a broker owning DIR (server.properties, data/, kafka.out, pidfile)
+                 on free broker and controller ports; prints BOOTSTRAP (127.0.0.1:PORT)
+                 on stdout. A new DIR is formatted first; a DIR that ran before keeps its
+                 ports and data (cluster id, topics, messages).
+  stop DIR       SIGTERM (controlled shutdown), wait up to 30 s, then SIGKILL
+  restart DIR    stop, then start on the same ports and data; prints BOOTSTRAP
+  status DIR     exit 0 and print BOOTSTRAP if the broker of DIR is up
+Ready means: the log says "Kafka Server started" AND a metadata request succeeds: a
+confluent_kafka AdminClient list_topics() run by $PRISM_PYTHON (with PYTHONPATH=
+$PRISM_PYTHONPATH if set), else /work/venv/bin/python, else python3 (whichever can import
+confluent_kafka); with none of them, a TCP connect to the broker port.
+Env: PRISM_KAFKA_HEAP (512m), PRISM_KAFKA_START_TIMEOUT (180 s), PRISM_KAFKA_JVM_OPTS (extra
+JVM flags).
+EOF
+  exit 2
+}
+
+java_major() {
+  # `java -version` prints e.g.: openjdk version "17.0.15" 2025-04-15 (or "1.8.0_392")
+  local v
+  v=$(java -version 2>&1 | awk -F'"' '/version/ {print $2; exit}')
+  v=${v#1.}
+  echo "${v%%[.+-]*}"
+}
+
+ensure_java() {
+  if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ] 2>/dev/null; then
+    log "java 17+ missing (found: $(command -v java >/dev/null 2>&1 && java_major || echo none))"
+    apt_install openjdk-17-jre-headless
+    if [ "$(java_major)" -lt 17 ] && [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ]; then
+      export PATH=/usr/lib/jvm/java-17-openjdk-amd64/bin:$PATH
+    fi
+  fi
+  local m; m=$(java_major)
+  { [ -n "$m" ] && [ "$m" -ge 17 ]; } || die "Kafka 4.x needs Java 17+, java on PATH is version '$m'"
+}
+
+pom_hash() { sha256sum < "$KAFKA_CONF/pom.xml" | cut -c1-16; }
+
+cmd_install() {
+  ensure_java
+  local want; want=$(pom_hash)
+  if [ -f "$LIBS/.done" ] && [ "$(cat "$LIBS/.done")" = "$want" ]; then
+    log "broker jars already in $LIBS ($(find "$LIBS" -name "*.jar" | wc -l) jars)"
+    return 0
+  fi
+  command -v mvn >/dev/null 2>&1 || apt_install maven
+  mkdir -p "$(dirname "$LIBS")"
+  (
+    flock -w 900 9 || die "timed out waiting for $LIBS.lock"
+    if [ -f "$LIBS/.done" ] && [ "$(cat "$LIBS/.done")" = "$want" ]; then exit 0; fi
+    local t0 tmp; t0=$(now_ms)
+    tmp="$LIBS.tmp.$$"
+    rm -rf "$tmp"
+    log "mvn dependency:copy-dependencies -> $LIBS (first time: ~1 min)"
+    mvn -q -B -Dstyle.color=never -f "$KAFKA_CONF/pom.xml" dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$tmp" >&2 \
+      || { rm -rf "$tmp"; die "mvn could not fetch the Kafka jars (see above)"; }
+    ls "$tmp"/kafka_2.13-*.jar >/dev/null 2>&1 || die "mvn ran but no kafka_2.13 jar in $tmp"
+    echo "$want" > "$tmp/.done"
+    # Swap in the new set at once: brokers running from the old jars keep their open files.
+    rm -rf "$LIBS.old"
+    [ -d "$LIBS" ] && mv "$LIBS" "$LIBS.old"
+    mv "$tmp" "$LIBS"
+    rm -rf "$LIBS.old"
+    log "copied $(find "$LIBS" -name "*.jar" | wc -l) jars in $(elapsed "$t0")"
+  ) 9>"$LIBS.lock"
+}
+
+jvm_log_opts() { # DIR
+  echo "-Dlog4j2.configurationFile=$KAFKA_CONF/log4j2.properties -Dkafka.logs.dir=$1/logs"
+}
+
+# metadata_probe PORT: a real Metadata request when some python has confluent_kafka.
+# PRISM_PYTHONPATH: the sys.path of a caller whose python is a pex/venv (tests/services sets it).
+KPY=
+PROBE_PYTHONPATH=${PRISM_PYTHONPATH:-${PYTHONPATH:-}}
+find_probe_python() {
+  local p
+  for p in "${PRISM_PYTHON:-}" /work/venv/bin/python python3; do
+    [ -n "$p" ] || continue
+    if command -v "$p" >/dev/null 2>&1 \
+        && PYTHONPATH=$PROBE_PYTHONPATH "$p" -c 'import confluent_kafka' >/dev/null 2>&1; then
+      KPY=$p; return 0
+    fi
+  done
+  return 1
+}
+metadata_probe() {
+  if [ -n "$KPY" ]; then
+    PYTHONPATH=$PROBE_PYTHONPATH "$KPY" - "127.0.0.1:$1" <<'EOF'
+import sys
+from confluent_kafka.admin import AdminClient
+md = AdminClient({"bootstrap.servers": sys.argv[1]}).list_topics(timeout=3)
+sys.exit(0 if md.brokers else 1)
+EOF
+  else
+    port_in_use "$1"
+  fi
+}
+log_says_started() { grep -q "Kafka Server started" "$1/kafka.out"; }
+
+# A Kafka cluster id as `StorageTool random-uuid` makes it (16 random bytes, URL-safe base64
+# without padding, not starting with '-'), without paying for one more JVM start.
+new_cluster_id() {
+  local id
+  while :; do
+    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+    case $id in -*|AAAAAAAAAAAAAAAAAAAAAA|AAAAAAAAAAAAAAAAAAAAAQ) continue ;; esac
+    echo "$id"; return 0
+  done
+}
+
+launch() { # DIR -> starts the JVM in the background, pidfile DIR/kafka.pid
+  local dir=$1
+  mkdir -p "$dir/logs"
+  [ -s "$dir/kafka.out" ] && mv -f "$dir/kafka.out" "$dir/kafka.out.prev"
+  # shellcheck disable=SC2046,SC2086  # word splitting of the JVM options is wanted
+  nohup setsid java "-Xms$HEAP" "-Xmx$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+      -Djava.awt.headless=true ${PRISM_KAFKA_JVM_OPTS:-} $(jvm_log_opts "$dir") -cp "$LIBS/*" \
+      kafka.Kafka "$dir/server.properties" > "$dir/kafka.out" 2>&1 < /dev/null &
+  echo $! > "$dir/kafka.pid"
+}
+
+cmd_start() {
+  [ $# -eq 1 ] || usage
+  cmd_install
+  local dir=$1 t0 bport cport rc cid attempt fresh
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  if pid_alive "$dir/kafka.pid" "$dir/server.properties" >/dev/null; then
+    die "a broker already runs for $dir; stop it first"
+  fi
+  t0=$(now_ms)
+  if find_probe_python; then
+    log "readiness probe: confluent_kafka list_topics via $KPY"
+  else
+    log "readiness probe: no python with confluent_kafka, falling back to a TCP connect"
+  fi
+
+  for attempt in 1 2 3; do
+    if [ -f "$dir/data/meta.properties" ] && [ -s "$dir/ports" ]; then
+      # shellcheck disable=SC1091
+      . "$dir/ports"
+      bport=$BROKER_PORT; cport=$CONTROLLER_PORT
+      for p in "$bport" "$cport"; do
+        port_in_use "$p" && die "port $p of $dir is taken by another process"
+      done
+      log "restarting $dir with its data on broker port $bport, controller port $cport"
+      fresh=0
+    else
+      fresh=1
+      rm -rf "$dir/data" "$dir/logs"
+      bport=$(free_port)
+      cport=$(free_port)
+      while [ "$cport" = "$bport" ]; do cport=$(free_port); done
+      sed -e "s#^log.dirs=.*#log.dirs=$dir/data#" \
+          -e "s#^listeners=.*#listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport#" \
+          -e "s#^advertised.listeners=.*#advertised.listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport#" \
+          -e "s#^controller.quorum.bootstrap.servers=.*#controller.quorum.bootstrap.servers=127.0.0.1:$cport#" \
+          "$KAFKA_CONF/server.properties" > "$dir/server.properties"
+      grep -q "127.0.0.1:$bport" "$dir/server.properties" || die "port substitution failed"
+      printf 'BROKER_PORT=%s\nCONTROLLER_PORT=%s\n' "$bport" "$cport" > "$dir/ports"
+      cid=$(new_cluster_id)
+      # shellcheck disable=SC2046
+      java -Xmx256m $(jvm_log_opts "$dir") -cp "$LIBS/*" kafka.tools.StorageTool format \
+          --standalone -t "$cid" -c "$dir/server.properties" >>"$dir/format.out" 2>&1 \
+        || { tail -n 20 "$dir/format.out" >&2; die "kafka storage format failed"; }
+      log "formatted $dir/data (cluster id $cid) after $(elapsed "$t0")"
+    fi
+
+    launch "$dir"
+    rc=0; wait_until "$START_TIMEOUT" "$dir/kafka.pid" log_says_started "$dir" || rc=$?
+    if [ $rc = 0 ]; then
+      rc=0; wait_until 30 "$dir/kafka.pid" metadata_probe "$bport" || rc=$?
+      if [ $rc = 0 ]; then
+        log "broker up on 127.0.0.1:$bport (controller :$cport, dir $dir) in $(elapsed "$t0")"
+        echo "127.0.0.1:$bport"
+        return 0
+      fi
+      stop_pid "$dir/kafka.pid" "kafka ($dir)" 10 "$dir/server.properties"
+      tail -n 40 "$dir/kafka.out" >&2
+      die "log says started but the metadata probe on :$bport failed for 30 s"
+    fi
+    stop_pid "$dir/kafka.pid" "kafka ($dir)" 10 "$dir/server.properties"
+    if [ "$fresh" = 1 ] && grep -q "Address already in use" "$dir/kafka.out"; then
+      log "port race (Address already in use), attempt $attempt: new ports"
+      rm -rf "$dir/data" "$dir/ports"
+      continue
+    fi
+    tail -n 40 "$dir/kafka.out" >&2
+    [ $rc = 2 ] && die "the broker JVM exited during start-up (log: $dir/kafka.out)"
+    die "broker not started within ${START_TIMEOUT}s (log: $dir/kafka.out)"
+  done
+  die "could not start the broker after 3 attempts"
+}
+
+cmd_stop() {
+  [ $# -eq 1 ] || usage
+  [ -d "$1" ] || { log "no such dir $1: nothing to stop"; return 0; }
+  local dir; dir=$(cd "$1" && pwd)
+  stop_pid "$dir/kafka.pid" "kafka ($dir)" 30 "$dir/server.properties"
+}
+
+cmd_status() {
+  [ $# -eq 1 ] || usage
+  local dir; dir=$(cd "$1" && pwd)
+  pid_alive "$dir/kafka.pid" "$dir/server.properties" >/dev/null || return 1
+  # shellcheck disable=SC1091
+  . "$dir/ports"
+  find_probe_python || true
+  metadata_probe "$BROKER_PORT" >/dev/null 2>&1 && echo "127.0.0.1:$BROKER_PORT"
+}
+
+[ $# -ge 1 ] || usage
+sub=$1; shift
+case $sub in
+  install) cmd_install ;;
+  start) cmd_start "$@" ;;
+  stop) cmd_stop "$@" ;;
+  restart) [ $# -eq 1 ] || usage; cmd_stop "$1"; cmd_start "$1" ;;
+  status) cmd_status "$@" ;;
+  -h|--help|help) usage ;;
+  *) log "unknown command: $sub"; usage ;;
+esac
