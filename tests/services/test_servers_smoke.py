@@ -9,7 +9,8 @@ import uuid
 import pytest
 import redis
 from confluent_kafka import Consumer, KafkaError, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from services.servers import (
     ServerError,
@@ -49,7 +50,7 @@ def test_redis_ping_and_aof_survives_restart() -> None:
         assert client.get("prism:smoke") == b"kept"
     # The context manager stopped it.
     with pytest.raises(redis.ConnectionError):
-        redis.Redis(host="127.0.0.1", port=port, socket_timeout=2, retry=None).ping()
+        redis.Redis(host="127.0.0.1", port=port, socket_timeout=2, retry=None).ping()  # type: ignore[arg-type]
 
 
 def _consume_one(bootstrap: str, topic: str, timeout_s: float = 30.0) -> bytes:

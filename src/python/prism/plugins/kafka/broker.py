@@ -1,0 +1,265 @@
+"""KafkaBroker: ``PubSubBroker`` over confluent-kafka; KafkaSubscription: one consumer group."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from prism.plugins.kafka.names import group_id, kafka_topic
+from prism.plugins.kafka.settings import KafkaSettings
+from prism.sdk import errors
+from prism.sdk.errors import PrismError, UnavailableError
+from prism.sdk.patterns import BrokerMessage
+from prism.sdk.resilience import CircuitBreaker
+
+_log = logging.getLogger(__name__)
+_rdlog = logging.getLogger("prism.plugin.kafka.librdkafka")
+
+METADATA_TIMEOUT = 1.5  # seconds; under the health checker's default 2 s check timeout
+POLL_SECONDS = 0.25  # one consumer poll; bounds how long Unsubscribe waits for the poll thread
+CLOSE_SECONDS = 10.0  # leaving the group; a dead broker must not hold the stream open longer
+_UNAVAILABLE = {  # besides every error librdkafka flags retriable
+    getattr(KafkaError, name)
+    for name in "_MSG_TIMED_OUT _TIMED_OUT _TRANSPORT _ALL_BROKERS_DOWN _FATAL REQUEST_TIMED_OUT "
+    "NOT_ENOUGH_REPLICAS NOT_ENOUGH_REPLICAS_AFTER_APPEND LEADER_NOT_AVAILABLE".split()
+}
+
+
+def kafka_error(err: KafkaError) -> PrismError:
+    """The Prism error a librdkafka error stands for."""
+    text = f"kafka: {err.str()}"
+    if err.code() in _UNAVAILABLE or err.retriable():
+        return UnavailableError(text)
+    if err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+        return errors.InvalidArgumentError(text)
+    if err.code() == KafkaError._QUEUE_FULL:
+        return errors.ResourceExhaustedError(text)
+    return errors.PermanentError(text)
+
+
+def classify_kafka(exc: BaseException) -> PrismError | None:
+    """Classifier for the SDK's error interceptor (and the breaker via the PrismErrors we raise)."""
+    if isinstance(exc, KafkaException) and isinstance(exc.args[0], KafkaError):
+        return kafka_error(exc.args[0])
+    if isinstance(exc, BufferError):
+        return errors.ResourceExhaustedError("kafka: the local producer queue is full")
+    return None
+
+
+def _text(value: str | bytes | None) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value or ""
+
+
+def _settle(future: asyncio.Future[str], error: PrismError | None, message_id: str) -> None:
+    if not future.done():
+        if error is None:
+            future.set_result(message_id)
+        else:
+            future.set_exception(error)
+
+
+class KafkaBroker:
+    """One idempotent producer and one AdminClient per plugin; consumers per subscription."""
+
+    def __init__(self) -> None:
+        self.settings: KafkaSettings  # set by open(), as are the clients
+        self.config: dict[str, Any] = {}
+        self.breaker = CircuitBreaker("kafka-publish")
+        self.subscriptions: set[KafkaSubscription] = set()
+        self._producer: Producer
+        self._admin: AdminClient
+        self._topics: set[str] = set()
+        self._stopping = threading.Event()
+        self._poller: threading.Thread | None = None
+
+    def open(self, settings: KafkaSettings) -> None:
+        """Create the clients (no connection is awaited: a down broker shows in health)."""
+        self.config = {**settings.librdkafka(), "error_cb": self._on_error, "logger": _rdlog}
+        self.settings = settings
+        ms = int(settings.publish_timeout * 1000)
+        idempotent = {"acks": "all", "enable.idempotence": True, "message.timeout.ms": ms}
+        self._producer = Producer(
+            {**self.config, **idempotent, "request.timeout.ms": min(ms, 30_000)}
+        )
+        self._admin = AdminClient(self.config)
+        self._stopping.clear()
+        self._poller = threading.Thread(target=self._poll, name="kafka-producer-poll", daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        """Serves delivery reports (they run ``on_delivery`` on this thread)."""
+        while not self._stopping.is_set():
+            self._producer.poll(0.1)
+
+    def _on_error(self, err: KafkaError) -> None:
+        _log.info("kafka client error: %s", err.str())  # transient; outcomes are reported
+
+    async def close(self) -> None:
+        for subscription in list(self.subscriptions):
+            await subscription.close()
+        self._stopping.set()
+        if self._poller is not None:
+            await asyncio.to_thread(self._poller.join)
+            left = await asyncio.to_thread(self._producer.flush, self.settings.publish_timeout)
+            if left:
+                _log.warning("kafka: %d message(s) undelivered at shutdown", left)
+
+    async def check(self) -> None:
+        """Health: a metadata round trip to the cluster (raises when no broker answers)."""
+        metadata = await asyncio.to_thread(self._admin.list_topics, timeout=METADATA_TIMEOUT)
+        if not metadata.brokers:
+            raise UnavailableError("kafka: metadata lists no brokers")
+
+    async def ensure_topic(self, name: str) -> None:
+        """Create ``name`` once, explicitly: broker auto-create may be off or differently set."""
+        if name in self._topics:
+            return
+        timeout = self.settings.publish_timeout
+        topic = NewTopic(name, num_partitions=self.settings.topic_partitions, replication_factor=-1)
+        future = self._admin.create_topics([topic], request_timeout=timeout)[name]
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(future), timeout + 1.0)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise kafka_error(exc.args[0]) from exc
+        self._topics.add(name)
+
+    async def publish(
+        self, namespace: str, topic: str, payload: bytes, metadata: Mapping[str, str]
+    ) -> str:
+        """Acknowledged by all in-sync replicas; the id is ``<partition>-<offset>``."""
+        name = kafka_topic(namespace, topic)
+        return await self.breaker.call(lambda: self._publish(name, payload, metadata))
+
+    async def _publish(self, name: str, payload: bytes, metadata: Mapping[str, str]) -> str:
+        await self.ensure_topic(name)
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[str] = loop.create_future()
+
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            error = kafka_error(err) if err is not None else None
+            loop.call_soon_threadsafe(_settle, done, error, f"{msg.partition()}-{msg.offset()}")
+
+        headers: list[tuple[str, str | bytes | None]] = list(metadata.items())
+        try:  # the key pins a topic to one partition, keeping order with partitions > 1
+            self._producer.produce(
+                name, payload, key=name.encode(), headers=headers, on_delivery=on_delivery
+            )
+        except (KafkaException, BufferError) as exc:
+            raise classify_kafka(exc) or errors.PermanentError("kafka: produce failed") from exc
+        # librdkafka fails the message after message.timeout.ms; the margin only guards a bug.
+        return await asyncio.wait_for(done, self.settings.publish_timeout + 1.0)
+
+    def subscribe(self, namespace: str, topic: str, subscriber_id: str) -> KafkaSubscription:
+        return KafkaSubscription(self, namespace, topic, subscriber_id)
+
+
+class KafkaSubscription:
+    """A consumer in its own group; every consumer call runs on its own thread, off the loop.
+
+    A new group starts at the partitions' current end: the first assignment commits the high
+    watermark, so readiness means "positioned" and a later rebalance cannot skip messages.
+    Offsets are committed only on ack, so a message is redelivered unless it reached the client.
+    """
+
+    def __init__(self, broker: KafkaBroker, namespace: str, topic: str, subscriber_id: str):
+        self._broker = broker
+        self._topic = topic
+        self._name = kafka_topic(namespace, topic)
+        self._group = group_id(namespace, topic, subscriber_id)
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="kafka-consumer")
+        self._consumer: Consumer | None = None
+        self._assigned = False
+        self._closed = False
+        self._buffer: deque[Message] = deque()
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
+    def _consume(self) -> None:
+        assert self._consumer is not None
+        for message in self._consumer.consume(100, POLL_SECONDS):
+            error = message.error()
+            if error is None:
+                self._buffer.append(message)
+            else:
+                _log.warning("kafka consumer %s: %s", self._group, error.str())
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        committed = consumer.committed(partitions, timeout=self._broker.settings.subscribe_timeout)
+        fresh = [tp for tp in committed if tp.offset < 0]
+        for tp in fresh:
+            tp.offset = consumer.get_watermark_offsets(tp, timeout=METADATA_TIMEOUT * 4)[1]
+        if fresh:
+            consumer.commit(offsets=fresh, asynchronous=False)
+        consumer.assign(committed)
+        self._assigned = True
+
+    def _open(self) -> None:
+        self._consumer = Consumer(
+            {
+                **self._broker.config,
+                "group.id": self._group,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "latest",
+            }
+        )
+        self._consumer.subscribe([self._name], on_assign=self._on_assign)
+
+    async def start(self) -> None:
+        self._broker.subscriptions.add(self)
+        await self._broker.ensure_topic(self._name)
+        await self._run(self._open)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._broker.settings.subscribe_timeout
+        while not self._assigned:
+            if loop.time() > deadline:
+                raise UnavailableError(
+                    f"kafka: group {self._group} got no partition of {self._name} "
+                    f"within {self._broker.settings.subscribe_timeout:g}s"
+                )
+            await self._run(self._consume)
+
+    async def messages(self) -> AsyncIterator[BrokerMessage]:
+        while not self._closed:
+            if not self._buffer:
+                await self._run(self._consume)
+                continue
+            message = self._buffer.popleft()
+            partition, offset = message.partition() or 0, message.offset() or 0
+            headers = message.headers() or []
+            yield BrokerMessage(
+                topic=self._topic,
+                message_id=f"{partition}-{offset}",
+                payload=message.value() or b"",
+                metadata={k: _text(v) for k, v in (headers if isinstance(headers, list) else [])},
+                publish_time_ms=max(message.timestamp()[1], 0),
+                ack_token=TopicPartition(self._name, partition, offset + 1),
+            )
+
+    async def ack(self, message: BrokerMessage) -> None:
+        assert self._consumer is not None and isinstance(message.ack_token, TopicPartition)
+        await self._run(partial(self._consumer.commit, offsets=[message.ack_token]))
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._broker.subscriptions.discard(self)
+        if self._consumer is not None:
+            try:  # close() leaves the group; shielded so a cancelled stream still leaves it
+                closing = asyncio.shield(self._run(self._consumer.close))
+                await asyncio.wait_for(closing, CLOSE_SECONDS)
+            except Exception as exc:
+                _log.warning("kafka consumer %s did not close cleanly: %s", self._group, exc)
+        self._thread.shutdown(wait=False)

@@ -1,0 +1,117 @@
+"""Key-value over Redis: a hash per key plus a sorted-set index per namespace for Scan.
+
+``prism:{ns}:k:<key>`` is a hash (``v`` = value, ``t:<name>`` = tags) expiring by PEXPIRE;
+``prism:{ns}:idx`` holds every key name at score 0, so ZRANGEBYLEX lists them in byte order
+(= code point order for UTF-8) and "resume after key K" is one range query. Writes touching
+value and index are one Lua script (atomic). Redis expires the hash by itself; its index
+entry stays until a Scan/Count meets it and removes it (lazy cleanup).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Mapping
+
+from prism.plugins.redis.connection import (
+    Backend,
+    Lua,
+    decode_fields,
+    encode_fields,
+    namespace_prefix,
+)
+from prism.sdk.patterns import Entry
+
+SCAN_PAGE_SIZE = 256
+
+_SET = Lua("""
+local existed = redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+if ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+return existed""")
+_DELETE = Lua("redis.call('ZREM', KEYS[2], ARGV[1]) return redis.call('DEL', KEYS[1])")
+_PERSIST = Lua("""
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+return redis.call('PERSIST', KEYS[1])""")
+# One page of the index in [ARGV[1], ARGV[2]]: live names with their value ('' if keys_only);
+# dead ones are removed from the index. Returns {names seen, last name seen, {name, value...}}.
+_SCAN_PAGE = Lua("""
+local names = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], ARGV[2], 'LIMIT', 0, ARGV[3])
+local out = {}
+for _, name in ipairs(names) do
+  local v
+  if ARGV[4] == '1' then v = redis.call('EXISTS', ARGV[5] .. name) == 1 and ''
+  else v = redis.call('HGET', ARGV[5] .. name, 'v') end
+  if v then out[#out + 1] = name; out[#out + 1] = v else redis.call('ZREM', KEYS[1], name) end
+end
+return {#names, names[#names] or '', out}""")
+
+
+def _ms(seconds: float) -> int:
+    return max(1, math.ceil(seconds * 1000))
+
+
+def _keys(namespace: str, key: str) -> list[str]:
+    prefix = namespace_prefix(namespace)
+    return [f"{prefix}k:{key}", f"{prefix}idx"]
+
+
+class RedisStore:
+    """Implements KeyValueStore, KeyValueTTLStore and KeyValueScanStore (prism.sdk.patterns)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    async def set(
+        self, namespace: str, key: str, value: bytes, ttl_seconds: float | None,
+        tags: Mapping[str, str],
+    ) -> bool:
+        ttl = "" if ttl_seconds is None else str(_ms(ttl_seconds))
+        fields = encode_fields("v", value, "t:", tags)
+        return not await self.backend.script(_SET, _keys(namespace, key), [key, ttl, *fields])
+
+    async def get(self, namespace: str, key: str) -> Entry | None:
+        raw = await self.backend.command("HGETALL", _keys(namespace, key)[0])
+        return Entry(raw.get(b"v", b""), decode_fields(raw, b"t:")) if raw else None
+
+    async def delete(self, namespace: str, key: str) -> bool:
+        return bool(await self.backend.script(_DELETE, _keys(namespace, key), [key]))
+
+    async def exists(self, namespace: str, key: str) -> bool:
+        return bool(await self.backend.command("EXISTS", _keys(namespace, key)[0]))
+
+    async def expire(self, namespace: str, key: str, ttl_seconds: float) -> bool:
+        target = _keys(namespace, key)[0]
+        return bool(await self.backend.command("PEXPIRE", target, _ms(ttl_seconds)))
+
+    async def get_ttl(self, namespace: str, key: str) -> tuple[bool, float | None]:
+        ms = int(await self.backend.command("PTTL", _keys(namespace, key)[0]))
+        return (False, None) if ms == -2 else (True, None if ms == -1 else ms / 1000.0)
+
+    async def persist(self, namespace: str, key: str) -> bool | None:
+        done = int(await self.backend.script(_PERSIST, _keys(namespace, key), []))
+        return None if done < 0 else bool(done)
+
+    async def scan(
+        self, namespace: str, prefix: str, after: str | None, keys_only: bool
+    ) -> AsyncIterator[tuple[str, bytes]]:
+        ns, start = namespace_prefix(namespace), prefix.encode()
+        if after is not None and after >= prefix:
+            low = b"(" + after.encode()
+        else:
+            low = b"[" + start if prefix else b"-"
+        high = b"(" + start + b"\xff" if prefix else b"+"  # no UTF-8 byte is 0xff
+        while True:  # a page per round trip; no connection is held between yields
+            args = [low, high, SCAN_PAGE_SIZE, int(keys_only), f"{ns}k:"]
+            seen, last, flat = await self.backend.script(_SCAN_PAGE, [f"{ns}idx"], args)
+            for i in range(0, len(flat), 2):
+                yield flat[i].decode(), flat[i + 1]
+            if seen < SCAN_PAGE_SIZE:
+                return
+            low = b"(" + last
+
+    async def count(self, namespace: str, prefix: str) -> int:
+        found = 0
+        async for _ in self.scan(namespace, prefix, None, True):
+            found += 1
+        return found

@@ -1,0 +1,44 @@
+"""run_proxy: serve until SIGTERM/SIGINT, the body of ``prism up``."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from typing import TextIO
+
+from prism.proxy.config import ProxyConfig
+from prism.proxy.server import ProxyServer
+
+LISTENING_PREFIX = "prism proxy listening on "
+
+
+async def run_proxy(
+    config: ProxyConfig,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    out: TextIO | None = None,
+    shutdown: asyncio.Event | None = None,
+) -> int:
+    """Start the proxy, print ``prism proxy listening on host:port``, serve until a signal."""
+    out = out if out is not None else sys.stdout
+    shutdown = shutdown if shutdown is not None else asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, shutdown.set)
+    proxy = ProxyServer(config, host=host, port=port)
+    try:
+        await proxy.start()
+        print(f"{LISTENING_PREFIX}{proxy.address}", file=out)
+        for ns, where in proxy.route_table().items():
+            print(f"  namespace {ns} -> {where}", file=out)
+        out.flush()
+        await shutdown.wait()
+        print("prism proxy: shutting down", file=out, flush=True)
+        return 0
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+        await proxy.stop()

@@ -1,0 +1,9 @@
+"""The Kafka plugin passes the SDK's PubSubBasic conformance kit against a real broker."""
+
+from __future__ import annotations
+
+from prism.sdk.testing import PubSubBasicConformance
+
+
+class TestKafkaPubSub(PubSubBasicConformance):
+    pass

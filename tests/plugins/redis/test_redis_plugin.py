@@ -1,0 +1,163 @@
+"""Redis-specific behaviour beyond the conformance kit: key layout, index cleanup, paging,
+redelivery per subscriber id, settings, health and a Redis that is down from the start."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import cast
+
+import grpc
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from plugins.redis.conftest import settings
+from prism.interfaces import keyvalue_basic_pb2, keyvalue_basic_pb2_grpc
+from prism.plugins.redis import RedisPlugin, RedisSettings, classify_redis
+from prism.plugins.redis.connection import namespace_prefix
+from prism.plugins.redis.store import SCAN_PAGE_SIZE
+from prism.sdk.config import ConfigError, load_settings, settings_summary
+from prism.sdk.errors import DeadlineExceededError, UnavailableError
+from prism.sdk.health import HealthStatus
+from prism.sdk.patterns import BrokerMessage
+from prism.sdk.testing import running_plugin
+from services.servers import RedisServer
+
+
+@pytest.fixture
+async def plugin(redis_srv: RedisServer) -> AsyncIterator[RedisPlugin]:
+    p = RedisPlugin(settings(addr=redis_srv.addr, pool_max_open=4))
+    await p.initialize()
+    try:
+        yield p
+    finally:
+        await p.stop()
+
+
+def _ns() -> str:
+    return f"ns-{uuid.uuid4().hex[:8]}"
+
+
+async def _keys(p: RedisPlugin, ns: str) -> list[str]:
+    return [key async for key, _ in p.store.scan(ns, "", None, True)]
+
+
+def test_namespace_prefix_is_a_hash_tag_that_cannot_collide() -> None:
+    assert namespace_prefix("orders") == "prism:{orders}:"
+    assert namespace_prefix("a}b") == "prism:{a%7Db}:"
+    assert namespace_prefix("a%7Db") == "prism:{a%257Db}:"
+
+
+def test_classify_redis_errors() -> None:
+    assert isinstance(classify_redis(RedisConnectionError("refused")), UnavailableError)
+    assert isinstance(classify_redis(RedisTimeoutError("slow")), DeadlineExceededError)
+    assert classify_redis(ResponseError("WRONGTYPE")) is None
+
+
+async def test_key_layout_and_tags(plugin: RedisPlugin) -> None:
+    ns = _ns()
+    assert await plugin.store.set(ns, "k", b"v", 30.0, {"owner": "me"}) is True
+    assert await plugin.store.set(ns, "k", b"v2", None, {}) is False
+    entry = await plugin.store.get(ns, "k")
+    assert entry is not None and (entry.value, dict(entry.tags)) == (b"v2", {})
+    raw = await plugin.backend.command("HGETALL", f"prism:{{{ns}}}:k:k")
+    assert raw == {b"v": b"v2"}
+    assert await plugin.backend.command("PTTL", f"prism:{{{ns}}}:k:k") == -1, "Set clears TTL"
+
+
+async def test_scan_pages_resumes_and_cleans_index(plugin: RedisPlugin) -> None:
+    ns = _ns()
+    names = sorted(f"key-{i:04d}" for i in range(SCAN_PAGE_SIZE * 2 + 7))
+    for name in names:
+        await plugin.store.set(ns, name, name.encode(), None, {})
+    await plugin.store.set(ns, "other", b"x", None, {})
+    assert await _keys(plugin, ns) == [*names, "other"]
+    after = [k async for k, _ in plugin.store.scan(ns, "key-", names[300], False)]
+    assert after == names[301:]
+    # Expired and deleted keys leave index entries behind until a scan meets them.
+    await plugin.store.set(ns, "key-0000x", b"gone", 0.05, {})
+    await plugin.store.delete(ns, names[1])
+    await asyncio.sleep(0.2)
+    index = f"prism:{{{ns}}}:idx"
+    assert await plugin.backend.command("ZCARD", index) == len(names) + 1
+    assert await plugin.store.count(ns, "key-") == len(names) - 1
+    assert await plugin.backend.command("ZCARD", index) == len(names)
+
+
+async def test_unacked_messages_are_redelivered_to_the_same_subscriber(
+    plugin: RedisPlugin,
+) -> None:
+    ns, topic, sub = _ns(), "t", "s1"
+    first = plugin.broker.subscribe(ns, topic, sub)
+    await first.start()
+    ids = [await plugin.broker.publish(ns, topic, b"m", {"i": str(i)}) for i in range(3)]
+    stream = cast(AsyncGenerator[BrokerMessage, None], first.messages())
+    got = [await asyncio.wait_for(anext(stream), 5) for _ in range(3)]
+    assert [m.message_id for m in got] == ids
+    assert got[1].metadata == {"i": "1"} and got[1].publish_time_ms > 0
+    await first.ack(got[0])  # m1 and m2 were delivered but never acknowledged
+    await stream.aclose()
+    await first.close()
+    await first.close()  # idempotent
+
+    again = plugin.broker.subscribe(ns, topic, sub)
+    await again.start()  # the group exists: resume, do not reset
+    later = await plugin.broker.publish(ns, topic, b"m3", {})
+    stream = cast(AsyncGenerator[BrokerMessage, None], again.messages())
+    redelivered = [await asyncio.wait_for(anext(stream), 5) for _ in range(3)]
+    assert [m.message_id for m in redelivered] == [ids[1], ids[2], later]
+    await stream.aclose()
+    await again.close()
+
+
+async def test_pool_busy_is_degraded(redis_srv: RedisServer) -> None:
+    p = RedisPlugin(settings(addr=redis_srv.addr, pool_max_open=2))
+    await p.initialize()
+    try:
+        assert (await p.health.run_checks()).status is HealthStatus.HEALTHY
+        async with p.backend.pool.acquire(), p.backend.pool.acquire():
+            report = await p.health.run_checks()
+        assert report.status is HealthStatus.DEGRADED
+        assert "pool" in report.checks and "100% busy" in report.checks["pool"].message
+    finally:
+        await p.stop()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_redis_down_from_the_start_fails_fast_and_is_unhealthy() -> None:
+    plugin = RedisPlugin(settings(addr=f"127.0.0.1:{_closed_port()}"))
+    async with running_plugin(plugin) as address, grpc.aio.insecure_channel(address) as ch:
+        kv = keyvalue_basic_pb2_grpc.KeyValueBasicInterfaceStub(ch)
+        for _ in range(8):
+            started = time.monotonic()
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await kv.Get(keyvalue_basic_pb2.GetRequest(namespace="n", key="k"), timeout=10)
+            assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert time.monotonic() - started < 2.0
+        assert plugin.health.report().status is HealthStatus.UNHEALTHY
+
+
+def test_settings_from_env() -> None:
+    env = {
+        "PRISM_REDIS_ADDR": "redis.local:6380",
+        "PRISM_REDIS_PASSWORD": "hunter2",
+        "PRISM_REDIS_COMMAND_TIMEOUT": "250ms",
+        "PRISM_REDIS_TLS": "true",
+    }
+    s = load_settings(RedisSettings, environ=env)
+    assert (s.addr, s.command_timeout, s.tls) == ("redis.local:6380", 0.25, True)
+    assert s.password is not None and s.password.get_secret_value() == "hunter2"
+    assert "hunter2" not in str(settings_summary(s))
+    with pytest.raises(ConfigError) as info:
+        load_settings(RedisSettings, environ={"PRISM_REDIS_ADDR": "nohost", "PRISM_REDIS_DB": "-1"})
+    assert "PRISM_REDIS_ADDR" in str(info.value) and "PRISM_REDIS_DB" in str(info.value)

@@ -1,0 +1,239 @@
+"""Forwarding details against a scripted in-process upstream (an ``endpoint:`` plugin).
+
+A fake upstream lets each test see exactly what the proxy sent (deadline, metadata) and make
+the upstream fail or stream on cue, without starting plugin processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2
+from grpc_health.v1.health import aio as health_aio
+
+from prism.interfaces import keyvalue_basic_pb2 as kv
+from prism.interfaces import keyvalue_basic_pb2_grpc as kv_grpc
+from prism.interfaces import keyvalue_scan_pb2 as scan
+from prism.interfaces import keyvalue_scan_pb2_grpc as scan_grpc
+from prism.interfaces import pubsub_basic_pb2 as ps
+from prism.interfaces import pubsub_basic_pb2_grpc as ps_grpc
+from prism.proxy import ProxyServer, UpstreamState, parse_config
+from prism.proxy.health import NOT_SERVING
+
+
+@dataclass
+class Fake:
+    """Scripted upstream behaviour and what it observed."""
+
+    fail: tuple[grpc.StatusCode, str] | None = None
+    seen_timeout: list[float | None] = field(default_factory=list)
+    seen_metadata: list[dict[str, str]] = field(default_factory=list)
+    scan_items: int = 3
+    stream_cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    written: int = 0
+
+    async def get(self, request: kv.GetRequest, context: Any) -> kv.GetResponse:
+        self.seen_timeout.append(context.time_remaining())
+        self.seen_metadata.append({m.key: m.value for m in context.invocation_metadata()})
+        if self.fail is not None:
+            await context.abort(*self.fail)
+        return kv.GetResponse(value=f"{request.namespace}/{request.key}".encode())
+
+    async def scan(self, request: scan.ScanRequest, context: Any) -> AsyncIterator[scan.ScanItem]:
+        await context.send_initial_metadata((("x-fake", "hello"),))
+        finished = False
+        try:
+            for i in range(self.scan_items):
+                yield scan.ScanItem(key=f"{request.prefix}{i}", cursor=str(i))
+                self.written += 1
+            finished = True
+        finally:
+            # Cancellation reaches an async-generator handler as GeneratorExit (aclose).
+            if not finished:
+                self.stream_cancelled.set()
+        if self.fail is not None:
+            await context.abort(*self.fail)
+
+    async def subscribe(self, request: ps.SubscribeRequest, context: Any) -> None:
+        await context.send_initial_metadata((("prism-subscribed", "1"),))
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            self.stream_cancelled.set()
+            raise
+
+
+async def _start_fake(fake: Fake) -> tuple[grpc.aio.Server, int]:
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers(
+        [
+            grpc.method_handlers_generic_handler(
+                "prism.KeyValueBasicInterface",
+                {
+                    "Get": grpc.unary_unary_rpc_method_handler(
+                        fake.get, kv.GetRequest.FromString, kv.GetResponse.SerializeToString
+                    ),
+                },
+            ),
+            grpc.method_handlers_generic_handler(
+                "prism.KeyValueScanInterface",
+                {
+                    "Scan": grpc.unary_stream_rpc_method_handler(
+                        fake.scan, scan.ScanRequest.FromString, scan.ScanItem.SerializeToString
+                    ),
+                },
+            ),
+            grpc.method_handlers_generic_handler(
+                "prism.PubSubBasicInterface",
+                {
+                    "Subscribe": grpc.unary_stream_rpc_method_handler(
+                        fake.subscribe, ps.SubscribeRequest.FromString, ps.Message.SerializeToString
+                    ),
+                },
+            ),
+        ]
+    )
+    health = health_aio.HealthServicer()
+    from grpc_health.v1 import health_pb2_grpc
+
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, port
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[tuple[Fake, ProxyServer, grpc.aio.Channel]]:
+    fake = Fake()
+    server, port = await _start_fake(fake)
+    config = parse_config(
+        {
+            "port": 0,
+            "namespaces": {"fake": {"endpoint": f"127.0.0.1:{port}"}},
+            "supervision": {"health_interval": "0.2s", "breaker_open_seconds": "30s"},
+        }
+    )
+    proxy = ProxyServer(config)
+    await proxy.start()
+    channel = grpc.aio.insecure_channel(proxy.address)
+    try:
+        yield fake, proxy, channel
+    finally:
+        await channel.close()
+        await proxy.stop(grace=0.5)
+        await server.stop(0)
+
+
+async def test_deadline_and_metadata_go_upstream(rig: Any) -> None:
+    fake, _, channel = rig
+    stub = kv_grpc.KeyValueBasicInterfaceStub(channel)
+    reply = await stub.Get(
+        kv.GetRequest(namespace="fake", key="k"),
+        timeout=5.0,
+        metadata=(("x-request-id", "rid-1"), ("x-other", "v")),
+    )
+    assert reply.value == b"fake/k"
+    assert fake.seen_timeout[-1] is not None and 3.0 < fake.seen_timeout[-1] <= 5.0
+    assert fake.seen_metadata[-1]["x-request-id"] == "rid-1"
+    assert fake.seen_metadata[-1]["x-other"] == "v"
+    await stub.Get(kv.GetRequest(namespace="fake", key="k"))
+    assert fake.seen_timeout[-1] is None  # no deadline stays no deadline
+
+
+async def test_upstream_error_code_and_details_unchanged(rig: Any) -> None:
+    fake, _, channel = rig
+    fake.fail = (grpc.StatusCode.FAILED_PRECONDITION, "custom details \u2713")
+    stub = kv_grpc.KeyValueBasicInterfaceStub(channel)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.Get(kv.GetRequest(namespace="fake", key="k"))
+    assert info.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert info.value.details() == "custom details \u2713"
+
+
+async def test_stream_passes_initial_metadata_items_and_trailing_error(rig: Any) -> None:
+    fake, _, channel = rig
+    fake.scan_items = 4
+    fake.fail = (grpc.StatusCode.RESOURCE_EXHAUSTED, "too much")
+    call = scan_grpc.KeyValueScanInterfaceStub(channel).Scan(
+        scan.ScanRequest(namespace="fake", prefix="p")
+    )
+    assert ("x-fake", "hello") in tuple(await call.initial_metadata())
+    keys = []
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        async for item in call:
+            keys.append(item.key)
+    assert keys == ["p0", "p1", "p2", "p3"]
+    assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert info.value.details() == "too much"
+
+
+async def test_client_cancel_cancels_upstream_stream(rig: Any) -> None:
+    fake, _, channel = rig
+    call = ps_grpc.PubSubBasicInterfaceStub(channel).Subscribe(
+        ps.SubscribeRequest(namespace="fake", topic="t", subscriber_id="s")
+    )
+    assert ("prism-subscribed", "1") in tuple(await call.initial_metadata())
+    call.cancel()
+    await asyncio.wait_for(fake.stream_cancelled.wait(), 5.0)
+
+
+async def test_slow_reader_applies_backpressure(rig: Any) -> None:
+    fake, _, channel = rig
+    fake.scan_items = 100_000
+    call = scan_grpc.KeyValueScanInterfaceStub(channel).Scan(
+        scan.ScanRequest(namespace="fake", prefix="p")
+    )
+    await call.read()
+    await asyncio.sleep(0.3)  # the client reads nothing more
+    assert fake.written < fake.scan_items  # the upstream was held back, not drained into RAM
+    call.cancel()
+    await asyncio.wait_for(fake.stream_cancelled.wait(), 5.0)
+
+
+async def test_dead_upstream_fails_fast_then_breaker_opens(rig: Any) -> None:
+    fake, proxy, channel = rig
+    upstream = proxy.upstreams["fake"]
+    # Point the upstream at a closed port: every forwarded call is UNAVAILABLE.
+    await upstream.disconnect()
+    upstream.connect("127.0.0.1:1")
+    stub = kv_grpc.KeyValueBasicInterfaceStub(channel)
+    codes = []
+    started = time.monotonic()
+    for _ in range(8):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await stub.Get(kv.GetRequest(namespace="fake", key="k"), timeout=10)
+        codes.append(info.value.code())
+    assert set(codes) == {grpc.StatusCode.UNAVAILABLE}
+    assert time.monotonic() - started < 5.0  # never waits out the 10 s deadline
+    assert "circuit" in info.value.details()
+
+
+async def test_not_routable_upstream_is_unavailable_at_once(rig: Any) -> None:
+    _, proxy, channel = rig
+    upstream = proxy.upstreams["fake"]
+    upstream.set_state(UpstreamState.DOWN, "testing")
+    stub = kv_grpc.KeyValueBasicInterfaceStub(channel)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.Get(kv.GetRequest(namespace="fake", key="k"), timeout=10)
+    assert info.value.code() is grpc.StatusCode.UNAVAILABLE
+    assert "testing" in info.value.details() and "'fake'" in info.value.details()
+    await asyncio.sleep(0.05)  # the health update is pushed asynchronously
+    assert proxy.health.statuses()["fake"] == NOT_SERVING
+
+
+async def test_malformed_request_is_invalid_argument(rig: Any) -> None:
+    _, _, channel = rig
+    raw = channel.unary_unary("/prism.KeyValueBasicInterface/Get")
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await raw(b"\x0a\xff\xff")
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_health_constants() -> None:
+    assert NOT_SERVING == health_pb2.HealthCheckResponse.NOT_SERVING
