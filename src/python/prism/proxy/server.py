@@ -13,7 +13,7 @@ import logging
 from collections.abc import Mapping
 
 import grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha.reflection import SERVICE_NAME as REFLECTION_SERVICE_NAME
 
 from prism.proxy.config import ProxyConfig
 from prism.proxy.contract import CONTRACT_SERVICE_NAMES, contract_methods
@@ -21,6 +21,7 @@ from prism.proxy.forward import Router, build_handlers
 from prism.proxy.health import ProxyHealth
 from prism.proxy.supervisor import EndpointSupervisor, ManagedSupervisor, Supervisor
 from prism.proxy.upstream import MAX_MESSAGE_BYTES, Upstream
+from prism.sdk.server.reflection import enable_server_reflection
 
 _log = logging.getLogger(__name__)
 
@@ -80,8 +81,8 @@ class ProxyServer:
         server = grpc.aio.server(options=SERVER_OPTIONS)
         server.add_generic_rpc_handlers(build_handlers(Router(self.routes), contract_methods()))
         self.health.add_to_server(server)
-        reflection.enable_server_reflection(
-            [*CONTRACT_SERVICE_NAMES, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME], server
+        enable_server_reflection(
+            [*CONTRACT_SERVICE_NAMES, HEALTH_SERVICE_NAME, REFLECTION_SERVICE_NAME], server
         )
         try:
             port = server.add_insecure_port(f"{self.host}:{self._requested_port}")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha.reflection import SERVICE_NAME as REFLECTION_SERVICE_NAME
 from prometheus_client import start_http_server
 
 from prism.sdk.errors import Classifier
@@ -26,6 +26,7 @@ from prism.sdk.server.deadline_interceptor import DeadlineInterceptor
 from prism.sdk.server.error_interceptor import ErrorInterceptor
 from prism.sdk.server.logging_interceptor import LoggingInterceptor
 from prism.sdk.server.metrics_interceptor import MetricsInterceptor
+from prism.sdk.server.reflection import enable_server_reflection
 
 _log = logging.getLogger(__name__)
 
@@ -143,8 +144,8 @@ class PluginServer:
         self._health_service = GrpcHealthService(self.health, self.service_names)
         self._health_service.add_to_server(server)
         if self._reflection:
-            names = [*self.service_names, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME]
-            reflection.enable_server_reflection(names, server)
+            names = [*self.service_names, HEALTH_SERVICE_NAME, REFLECTION_SERVICE_NAME]
+            enable_server_reflection(names, server)
         address = f"{self.host}:{self._requested_port}"
         try:
             port = int(server.add_insecure_port(address))
