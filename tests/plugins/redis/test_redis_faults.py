@@ -139,9 +139,7 @@ async def test_redis_killed_and_restarted(
         assert got.value == key.encode()
 
 
-async def test_redis_hung_then_resumed(
-    own_redis: RedisServer, channel: grpc.aio.Channel
-) -> None:
+async def test_redis_hung_then_resumed(own_redis: RedisServer, channel: grpc.aio.Channel) -> None:
     """A frozen Redis (SIGSTOP: connects, never answers) fails calls within the timeouts."""
     kv = keyvalue_basic_pb2_grpc.KeyValueBasicInterfaceStub(channel)
     assert await _set_ok(kv)

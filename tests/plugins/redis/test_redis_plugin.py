@@ -115,6 +115,23 @@ async def test_unacked_messages_are_redelivered_to_the_same_subscriber(
     await again.close()
 
 
+async def test_redis_connection_error_discards_the_connection_and_counts(
+    plugin: RedisPlugin,
+) -> None:
+    """Pool and breaker classify redis-py errors (not OSErrors) with the plugin's classifiers."""
+    backend = plugin.backend
+    broken_before = backend.pool.stats().destroyed_by_cause["broken"]
+
+    async def lost(conn: object) -> None:
+        raise RedisConnectionError("Connection reset by peer")
+
+    with pytest.raises(UnavailableError, match="redis unavailable"):
+        await backend.run(lost)
+    assert backend.pool.stats().destroyed_by_cause["broken"] == broken_before + 1
+    assert backend.breaker.failure_rate > 0
+    assert await backend.command("PING")  # a fresh connection serves the next call
+
+
 async def test_pool_busy_is_degraded(redis_srv: RedisServer) -> None:
     p = RedisPlugin(settings(addr=redis_srv.addr, pool_max_open=2))
     await p.initialize()

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 from pydantic import Field, SecretStr
-from pydantic_settings import SettingsConfigDict
 
 from prism.sdk.config import (
     ConfigError,
     Duration,
     PluginSettings,
+    SettingsConfigDict,
     env_name,
     load_settings,
     settings_summary,

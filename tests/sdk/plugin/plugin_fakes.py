@@ -1,4 +1,4 @@
-"""A tiny in-test plugin (dict-backed KeyValueBasic + a stream) and helpers to serve it."""
+"""Tiny in-test plugins (dict-backed KeyValueBasic + a stream; in-memory pub/sub) and helpers."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic_settings import SettingsConfigDict
-
-from prism.sdk.config import PluginSettings, load_settings
+from prism.sdk.config import PluginSettings, SettingsConfigDict, load_settings
 from prism.sdk.errors import Classifier
+from prism.sdk.patterns import pubsub_binding
 from prism.sdk.plugin import Plugin, ServiceBinding, serve_plugin
+from sdk.patterns.pubsub_fakes import MemBroker
 from sdk.server.server_fakes import DictKV, Streamer, kv_binding, ps_binding
 
 
@@ -54,6 +54,36 @@ class FakeKV(Plugin[FakeSettings]):
 
     async def stop(self) -> None:
         self.calls.append("stop")
+
+
+class PubSubSettings(PluginSettings):
+    model_config = SettingsConfigDict(env_prefix="PRISM_DRAINTEST_", extra="forbid")
+
+
+class PubSubPlugin(Plugin[PubSubSettings]):
+    """Serves PubSubBasic from an in-memory broker through the SDK's PubSubServicer."""
+
+    name = "draintest"
+    settings_class = PubSubSettings
+
+    def __init__(self, settings: PubSubSettings) -> None:
+        super().__init__(settings)
+        self.broker = MemBroker()
+        self.calls: list[str] = []
+
+    def servicers(self) -> Sequence[ServiceBinding]:
+        return [pubsub_binding(self.broker)]
+
+    async def on_drain_start(self) -> None:
+        self.calls.append("on_drain_start")
+
+    async def drain(self) -> None:
+        self.calls.append("drain")
+
+
+def make_pubsub_plugin(drain_timeout: float) -> PubSubPlugin:
+    overrides = {"drain_timeout": drain_timeout}
+    return PubSubPlugin(load_settings(PubSubSettings, overrides=overrides, environ={}))
 
 
 def make_plugin(**overrides: Any) -> FakeKV:

@@ -69,8 +69,7 @@ async def test_run_plugin_process_serves_and_drains_on_sigterm() -> None:
 
 REQUIRED = textwrap.dedent(
     """
-    from pydantic_settings import SettingsConfigDict
-    from prism.sdk.config import PluginSettings
+    from prism.sdk.config import PluginSettings, SettingsConfigDict
     from prism.sdk.examples.minimal_kv import MinimalKV
     from prism.sdk.plugin import run_plugin
 

@@ -9,7 +9,7 @@ import logging
 import pytest
 from prometheus_client import REGISTRY
 
-from prism.sdk.errors import CircuitOpenError, NotFoundError, UnavailableError
+from prism.sdk.errors import CircuitOpenError, NotFoundError, PrismError, UnavailableError
 from prism.sdk.resilience import BreakerState, CircuitBreaker
 
 _ids = itertools.count()
@@ -127,6 +127,42 @@ async def test_custom_counts_predicate() -> None:
         with pytest.raises(NotFoundError):
             await b.call(missing)
     assert state_of(b) is BreakerState.OPEN
+
+
+class ClientDown(Exception):
+    """Like redis-py's ConnectionError: a client library error that is not an OSError."""
+
+
+def classify_client(exc: BaseException) -> PrismError | None:
+    return UnavailableError(str(exc)) if isinstance(exc, ClientDown) else None
+
+
+async def client_down() -> str:
+    raise ClientDown("connection refused")
+
+
+async def test_plugin_classifiers_make_client_errors_count() -> None:
+    b = make(Clock(), classifiers=[classify_client])
+    for _ in range(4):
+        with pytest.raises(ClientDown):  # the original exception reaches the caller
+            await b.call(client_down)
+    assert state_of(b) is BreakerState.OPEN
+
+
+async def test_without_classifiers_client_errors_do_not_count() -> None:
+    b = make(Clock())
+    for _ in range(4):
+        with pytest.raises(ClientDown):
+            await b.call(client_down)
+    assert state_of(b) is BreakerState.CLOSED
+
+
+async def test_custom_counts_wins_over_classifiers() -> None:
+    b = make(Clock(), classifiers=[classify_client], counts=lambda exc: False)
+    for _ in range(4):
+        with pytest.raises(ClientDown):
+            await b.call(client_down)
+    assert state_of(b) is BreakerState.CLOSED
 
 
 async def test_open_rejects_at_once_without_calling() -> None:

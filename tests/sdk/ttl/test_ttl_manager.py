@@ -44,8 +44,9 @@ def test_keys_expire_once_each_in_deadline_order() -> None:
     mgr, fired, clock = make()
     mgr.set("a", 3.0)
     mgr.set("b", 1.0)
-    mgr.set("c", 2.0)
-    mgr.set("d", 2.004)  # same 10 ms slot as c: order inside a slot is exact too
+    mgr.set("c", 2.02)
+    mgr.set("d", 2.024)  # same 100 ms slot as c: order inside a slot is exact too
+    assert mgr.expires_at("c") // 0.1 == mgr.expires_at("d") // 0.1  # type: ignore[operator]
     assert len(mgr) == 4
     assert mgr.expire_due(clock.now + 0.5) == 0
     assert mgr.expire_due(clock.now + 10) == 4
@@ -196,7 +197,24 @@ def test_invalid_arguments() -> None:
         mgr.set("k", math.nan)
     with pytest.raises(ValueError, match="finite"):
         mgr.set("k", math.inf)
+    with pytest.raises(ValueError, match="finite"):
+        mgr.set("k", -math.inf)
     assert "k" not in mgr
+    mgr.set("k", 1.0)
+    with pytest.raises(ValueError, match="finite"):
+        mgr.set("k", math.nan)
+    assert mgr.expires_at("k") == pytest.approx(101.0)  # a rejected re-set changes nothing
+
+
+def test_default_sweep_is_coarse_but_reads_are_exact() -> None:
+    mgr, fired, clock = make(FakeClock(1.05))  # default tick_interval: 100 ms
+    mgr.set("k", 0.01)
+    clock.now = 1.0601
+    assert mgr.is_expired("k") and mgr.remaining("k") == 0.0  # gone for readers at once
+    assert mgr.expire_due() == 1  # an explicit sweep is exact too
+    assert fired == ["k"]
+    mgr.set("huge", 1e308)  # finite: accepted, never due
+    assert mgr.expire_due(1e300) == 0 and "huge" in mgr
 
 
 def test_callback_exception_is_logged_and_batch_continues(
@@ -220,7 +238,7 @@ def test_callback_exception_is_logged_and_batch_continues(
 
 
 def test_callback_may_set_and_reenter() -> None:
-    clock = FakeClock(1.0)
+    clock = FakeClock(1.05)  # mid-slot: "a", "b" and "same-slot" share the 100 ms slot
     fired: list[str] = []
     mgr: TTLManager[str]
 
@@ -232,10 +250,10 @@ def test_callback_may_set_and_reenter() -> None:
             mgr.set("earlier-slot", -0.5)  # a slot before the one being processed
             mgr.set("later", 10.0)
 
-    mgr = TTLManager(on_expire, clock=clock)
+    mgr = TTLManager(on_expire, clock=clock, tick_interval=0.1)
     mgr.set("a", 0.0)
     mgr.set("b", 0.001)
-    clock.now = 1.005
+    clock.now = 1.055
     total = 0
     while n := mgr.expire_due():
         total += n
@@ -462,4 +480,16 @@ async def test_loop_handles_removed_head_and_refills() -> None:
     await wait_for(lambda: fired == ["stay"])
     mgr.set("again", 0.01)
     await wait_for(lambda: fired == ["stay", "again"])
+    await mgr.stop()
+
+
+async def test_loop_sleeps_past_a_huge_ttl_and_still_wakes_for_near_keys() -> None:
+    fired: list[str] = []
+    mgr: TTLManager[str] = TTLManager(fired.append)  # default 100 ms sweep
+    await mgr.start()
+    mgr.set("huge", 1e308)  # its bucket is inf: the loop sleeps with no timer
+    await asyncio.sleep(0.02)
+    mgr.set("near", 0.01)  # earlier bucket: wakes the loop
+    await wait_for(lambda: fired == ["near"], timeout=3.0)
+    assert "huge" in mgr
     await mgr.stop()

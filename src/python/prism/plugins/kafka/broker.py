@@ -48,7 +48,7 @@ def kafka_error(err: KafkaError) -> PrismError:
 
 
 def classify_kafka(exc: BaseException) -> PrismError | None:
-    """Classifier for the SDK's error interceptor (and the breaker via the PrismErrors we raise)."""
+    """Classifier for the SDK's error interceptor and the publish breaker."""
     if isinstance(exc, KafkaException) and isinstance(exc.args[0], KafkaError):
         return kafka_error(exc.args[0])
     if isinstance(exc, BufferError):
@@ -74,7 +74,7 @@ class KafkaBroker:
     def __init__(self) -> None:
         self.settings: KafkaSettings  # set by open(), as are the clients
         self.config: dict[str, Any] = {}
-        self.breaker = CircuitBreaker("kafka-publish")
+        self.breaker = CircuitBreaker("kafka-publish", classifiers=[classify_kafka])
         self.subscriptions: set[KafkaSubscription] = set()
         self._producer: Producer
         self._admin: AdminClient

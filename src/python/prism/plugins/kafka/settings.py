@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import Field, SecretStr
-from pydantic_settings import SettingsConfigDict
 
-from prism.sdk.config import Duration, PluginSettings
+from prism.sdk.config import Duration, PluginSettings, SettingsConfigDict
 
 _PASSTHROUGH = ("security_", "sasl_", "ssl_")  # field prefixes copied to librdkafka as a.b.c
 
@@ -18,11 +17,17 @@ class KafkaSettings(PluginSettings):
 
     model_config = SettingsConfigDict(env_prefix="PRISM_KAFKA_")
 
-    bootstrap_servers: str = Field("127.0.0.1:9092", min_length=1)
+    bootstrap_servers: str = Field(default="127.0.0.1:9092", min_length=1)
     client_id: str = "prism-plugin-kafka"
-    publish_timeout: Duration = Field(5.0, gt=0, description="Bound on one Publish (acks=all).")
-    subscribe_timeout: Duration = Field(30.0, gt=0, description="Bound on joining the group.")
-    topic_partitions: int = Field(1, ge=1, description="Partitions of topics the plugin creates.")
+    publish_timeout: Duration = Field(
+        default=5.0, gt=0, description="Bound on one Publish (acks=all)."
+    )
+    subscribe_timeout: Duration = Field(
+        default=30.0, gt=0, description="Bound on joining the group."
+    )
+    topic_partitions: int = Field(
+        default=1, ge=1, description="Partitions of topics the plugin creates."
+    )
     security_protocol: str | None = None
     sasl_mechanism: str | None = None
     sasl_username: str | None = None

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from pydantic_settings import SettingsConfigDict
-
 from prism.plugins.memstore.store import MemStore
-from prism.sdk.config import PluginSettings
+from prism.sdk.config import PluginSettings, SettingsConfigDict
 from prism.sdk.health import CheckOutcome, HealthStatus
 from prism.sdk.patterns import keyvalue_bindings
 from prism.sdk.plugin import Plugin

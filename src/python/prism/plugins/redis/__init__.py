@@ -12,5 +12,13 @@ from prism.plugins.redis.connection import Backend, RedisFactory, classify_redis
 from prism.plugins.redis.plugin import RedisPlugin, RedisSettings
 from prism.plugins.redis.store import RedisStore
 
-__all__ = ["Backend", "RedisBroker", "RedisFactory", "RedisPlugin", "RedisSettings",
-           "RedisStore", "RedisSubscription", "classify_redis"]
+__all__ = [
+    "Backend",
+    "RedisBroker",
+    "RedisFactory",
+    "RedisPlugin",
+    "RedisSettings",
+    "RedisStore",
+    "RedisSubscription",
+    "classify_redis",
+]

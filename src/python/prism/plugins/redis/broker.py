@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, cast
 
+from redis.exceptions import ResponseError
+
 from prism.plugins.redis.connection import (
     Backend,
     Conn,
@@ -22,7 +24,6 @@ from prism.plugins.redis.connection import (
     redis_errors,
 )
 from prism.sdk.patterns import BrokerMessage
-from redis.exceptions import ResponseError
 
 READ_COUNT = 128
 
@@ -53,8 +54,17 @@ class RedisSubscription:
         block_ms = max(1, int(self.backend.settings.subscribe_block * 1000))
         while True:
             reply = await self._call(
-                "XREADGROUP", "GROUP", self.group, self.group, "COUNT", READ_COUNT,
-                "BLOCK", block_ms, "STREAMS", self.stream, cursor,
+                "XREADGROUP",
+                "GROUP",
+                self.group,
+                self.group,
+                "COUNT",
+                READ_COUNT,
+                "BLOCK",
+                block_ms,
+                "STREAMS",
+                self.stream,
+                cursor,
             )
             entries = reply[0][1] if reply else []
             if cursor != ">":
@@ -64,8 +74,13 @@ class RedisSubscription:
                     await self._call("XACK", self.stream, self.group, message_id)
                     continue
                 meta = decode_fields(fields, b"m:")
-                yield BrokerMessage(self.topic, message_id.decode(), fields.get(b"p", b""), meta,
-                                    publish_time_ms=int(message_id.split(b"-")[0]))
+                yield BrokerMessage(
+                    self.topic,
+                    message_id.decode(),
+                    fields.get(b"p", b""),
+                    meta,
+                    publish_time_ms=int(message_id.split(b"-")[0]),
+                )
 
     async def ack(self, message: BrokerMessage) -> None:
         await self._call("XACK", self.stream, self.group, message.message_id)

@@ -15,14 +15,15 @@ from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
-from prism.sdk.errors import Classifier, DeadlineExceededError, PrismError, UnavailableError
-from prism.sdk.pool import Pool, PoolConfig
-from prism.sdk.resilience import CircuitBreaker
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from prism.sdk.errors import Classifier, DeadlineExceededError, PrismError, UnavailableError
+from prism.sdk.pool import Pool, PoolConfig
+from prism.sdk.resilience import CircuitBreaker
 
 T = TypeVar("T")
 Conn = aioredis.Redis
@@ -82,10 +83,15 @@ class RedisFactory:
         host, _, port = s.addr.rpartition(":")
         tls = {"ssl": True, "ssl_ca_certs": s.tls_ca_file} if s.tls else {}
         conn = aioredis.Redis(
-            host=host, port=int(port), db=s.db,
+            host=host,
+            port=int(port),
+            db=s.db,
             password=s.password.get_secret_value() if s.password else None,
-            socket_connect_timeout=s.connect_timeout, socket_timeout=read_timeout,
-            retry=Retry(NoBackoff(), 0), single_connection_client=True, **tls,
+            socket_connect_timeout=s.connect_timeout,
+            socket_timeout=read_timeout,
+            retry=Retry(NoBackoff(), 0),
+            single_connection_client=True,
+            **tls,
         )
         try:
             with redis_errors():
@@ -126,20 +132,26 @@ class Backend:
 
     def __init__(self, settings: Any) -> None:
         self.settings, self.factory = settings, RedisFactory(settings)
-        config = PoolConfig(min_idle=settings.pool_min_idle, max_open=settings.pool_max_open,
-                            acquire_timeout=settings.pool_acquire_timeout)
-        self.pool: Pool[Conn] = Pool(self.factory, config, name="redis")
-        self.breaker = CircuitBreaker("redis", open_seconds=settings.breaker_open_seconds)
+        config = PoolConfig(
+            min_idle=settings.pool_min_idle,
+            max_open=settings.pool_max_open,
+            acquire_timeout=settings.pool_acquire_timeout,
+        )
+        self.pool: Pool[Conn] = Pool(self.factory, config, name="redis", classifiers=CLASSIFIERS)
+        self.breaker = CircuitBreaker(
+            "redis", open_seconds=settings.breaker_open_seconds, classifiers=CLASSIFIERS
+        )
 
     async def run(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
-        """``fn(conn)`` on a pooled connection, behind the breaker, redis errors classified."""
+        """``fn(conn)`` on a pooled connection, behind the breaker; raises redis errors as
+        PrismErrors (pool and breaker classify them themselves, through ``CLASSIFIERS``)."""
 
         async def attempt() -> T:
             async with self.pool.acquire() as conn:
-                with redis_errors():
-                    return await fn(conn)
+                return await fn(conn)
 
-        return await self.breaker.call(attempt)
+        with redis_errors():
+            return await self.breaker.call(attempt)
 
     async def command(self, *args: Any) -> Any:
         """One command, its reply parsed by redis-py."""

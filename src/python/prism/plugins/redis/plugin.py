@@ -7,12 +7,11 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from pydantic import Field, SecretStr
-from pydantic_settings import SettingsConfigDict
 
 from prism.plugins.redis.broker import RedisBroker
 from prism.plugins.redis.connection import CLASSIFIERS, Backend
 from prism.plugins.redis.store import RedisStore
-from prism.sdk.config import Duration, PluginSettings
+from prism.sdk.config import Duration, PluginSettings, SettingsConfigDict
 from prism.sdk.errors import Classifier, PoolExhaustedError
 from prism.sdk.health import CheckOutcome, HealthReport, HealthStatus
 from prism.sdk.patterns import keyvalue_bindings, pubsub_binding

@@ -63,7 +63,11 @@ class RedisStore:
         self.backend = backend
 
     async def set(
-        self, namespace: str, key: str, value: bytes, ttl_seconds: float | None,
+        self,
+        namespace: str,
+        key: str,
+        value: bytes,
+        ttl_seconds: float | None,
         tags: Mapping[str, str],
     ) -> bool:
         ttl = "" if ttl_seconds is None else str(_ms(ttl_seconds))

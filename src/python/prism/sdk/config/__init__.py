@@ -12,8 +12,11 @@ writing a parser. What it lacks is the operator experience: a misconfigured plug
 fast with ONE ``ConfigError`` listing every missing or invalid variable by the name the
 operator actually sets (and, for YAML values, the file), never echoing a secret. That thin
 layer, the layering with Initialize overrides, and ``settings_summary`` (a masked startup log
-line) are ours.
+line) are ours. ``SettingsConfigDict`` is re-exported so a plugin's settings module imports
+everything it needs from here.
 """
+
+from pydantic_settings import SettingsConfigDict
 
 from prism.sdk.config.duration import Duration, parse_duration
 from prism.sdk.config.errors import ConfigError
@@ -24,6 +27,7 @@ __all__ = [
     "ConfigError",
     "Duration",
     "PluginSettings",
+    "SettingsConfigDict",
     "env_name",
     "load_settings",
     "parse_duration",

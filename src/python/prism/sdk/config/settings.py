@@ -21,14 +21,20 @@ class PluginSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PRISM_", extra="forbid")
 
-    host: str = Field("127.0.0.1", min_length=1, description="Address the gRPC server binds to.")
-    port: int = Field(0, ge=0, le=65535, description="gRPC port (0 = any free port).")
-    drain_timeout: Duration = Field(10.0, description="How long Drain waits for in-flight calls.")
-    health_interval: Duration = Field(5.0, gt=0, description="Seconds between health check runs.")
-    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL.")
+    host: str = Field(
+        default="127.0.0.1", min_length=1, description="Address the gRPC server binds to."
+    )
+    port: int = Field(default=0, ge=0, le=65535, description="gRPC port (0 = any free port).")
+    drain_timeout: Duration = Field(
+        default=10.0, description="How long Drain waits for in-flight calls."
+    )
+    health_interval: Duration = Field(
+        default=5.0, gt=0, description="Seconds between health check runs."
+    )
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL.")
     log_format: Literal["text", "json"] = "text"
     metrics_port: int | None = Field(
-        None, ge=0, le=65535, description="Prometheus /metrics port (None = disabled)."
+        default=None, ge=0, le=65535, description="Prometheus /metrics port (None = disabled)."
     )
 
     @field_validator("log_level")

@@ -16,10 +16,12 @@ from prism.sdk.plugin.base import Plugin
 from prism.sdk.plugin.gate import PluginStateInterceptor
 from prism.sdk.plugin.lifecycle import LIFECYCLE_SERVICE_NAME, LifecycleServicer
 from prism.sdk.plugin.runner import run_plugin, serve_plugin
-from prism.sdk.plugin.runtime import PluginRuntime, PluginState
+from prism.sdk.plugin.runtime import DrainAware, DrainHook, PluginRuntime, PluginState
 from prism.sdk.server import ServiceBinding
 
 __all__ = [
+    "DrainAware",
+    "DrainHook",
     "LIFECYCLE_SERVICE_NAME",
     "LifecycleServicer",
     "Plugin",

@@ -47,6 +47,15 @@ class Plugin(abc.ABC, Generic[S]):
     async def start(self) -> None:
         """Start background work; contract calls are accepted once this returns."""
 
+    async def on_drain_start(self) -> None:
+        """Called as Drain begins, before waiting for in-flight calls: end long-lived calls.
+
+        Streams that only end when the client leaves would otherwise hold the drain open for
+        the whole drain_timeout. Servicers with an ``on_drain_start()`` method (such as
+        ``prism.sdk.patterns.PubSubServicer``) are hooked in automatically; override this for
+        long-lived work of the plugin's own.
+        """
+
     async def drain(self) -> None:
         """Called after in-flight calls finished (or the drain timed out): quiesce."""
 

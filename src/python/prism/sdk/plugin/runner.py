@@ -22,7 +22,7 @@ from prism.sdk.config import ConfigError, load_settings, settings_summary
 from prism.sdk.plugin.base import Plugin
 from prism.sdk.plugin.gate import PluginStateInterceptor
 from prism.sdk.plugin.lifecycle import LifecycleServicer
-from prism.sdk.plugin.runtime import PluginRuntime
+from prism.sdk.plugin.runtime import DrainAware, PluginRuntime
 from prism.sdk.server import PluginServer, configure_logging
 
 _log = logging.getLogger(__name__)
@@ -93,6 +93,9 @@ async def serve_plugin(
     shutdown = shutdown if shutdown is not None else asyncio.Event()
     runtime = PluginRuntime(plugin, base_overrides=base_overrides)
     contract = list(plugin.servicers())
+    for binding in contract:
+        if isinstance(binding.servicer, DrainAware):
+            runtime.add_drain_hook(binding.servicer.on_drain_start)
     names = [b.name for b in contract]
     lifecycle = LifecycleServicer(runtime, names)
     server = PluginServer(

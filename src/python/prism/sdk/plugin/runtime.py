@@ -2,17 +2,21 @@
 
 Auto mode (``run_plugin``) and managed mode (the proxy calling Initialize/Start/Drain/Stop)
 must behave identically, so both drive this one object. It owns the plugin's state, readiness
-(which drives grpc.health.v1) and the in-flight request count that Drain waits on.
+(which drives grpc.health.v1), the in-flight request count that Drain waits on, and the
+drain hooks that end long-lived calls (subscription streams) when Drain begins: such calls
+never finish by themselves, so without the hooks every shutdown with a live subscriber would
+wait the whole drain timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import inspect
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from prism.sdk.config import ConfigError, load_settings
 from prism.sdk.errors import FailedPreconditionError, InvalidArgumentError
@@ -28,6 +32,19 @@ class PluginState(enum.Enum):
     DRAINING = "draining"
     DRAINED = "drained"
     STOPPED = "stopped"
+
+
+DrainHook = Callable[[], Awaitable[None] | None]
+"""Called (and awaited if it returns an awaitable) when Drain begins; see ``add_drain_hook``."""
+
+
+@runtime_checkable
+class DrainAware(Protocol):
+    """A servicer with long-lived calls: ``serve_plugin`` registers its hook automatically."""
+
+    def on_drain_start(self) -> Awaitable[None] | None:
+        """End long-lived calls (e.g. subscription streams) so Drain need not wait them out."""
+        ...
 
 
 class PluginRuntime:
@@ -48,6 +65,7 @@ class PluginRuntime:
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._drain_hooks: list[DrainHook] = [plugin.on_drain_start]
         self.stopped = asyncio.Event()
 
     @property
@@ -63,6 +81,24 @@ class PluginRuntime:
     def in_flight(self) -> int:
         """Contract calls currently running."""
         return self._in_flight
+
+    def add_drain_hook(self, hook: DrainHook) -> None:
+        """Run ``hook`` each time Drain begins (after new calls are refused, before waiting).
+
+        For calls that would otherwise never finish, like Subscribe streams: the hook ends
+        them, and Drain then waits only for them to wind down. The plugin's own
+        ``on_drain_start`` is always the first hook. A hook that raises is logged and skipped.
+        """
+        self._drain_hooks.append(hook)
+
+    async def _run_drain_hooks(self) -> None:
+        for hook in list(self._drain_hooks):
+            try:
+                result = hook()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                _log.exception("plugin %s: drain hook %r failed", self.instance_name, hook)
 
     @contextmanager
     def track(self) -> Iterator[None]:
@@ -133,7 +169,9 @@ class PluginRuntime:
             self._state = PluginState.DRAINING
             self.plugin.health.set_ready(False)
             try:
-                await asyncio.wait_for(self._idle.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._run_drain_hooks()
+                    await self._idle.wait()
             except TimeoutError:
                 _log.warning(
                     "plugin %s: drain timed out after %.3gs with %d call(s) in flight",

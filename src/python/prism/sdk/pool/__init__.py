@@ -19,7 +19,11 @@ are driver-specific; the generic ones on PyPI are unmaintained or lack these fea
 Cancellation safety: a waiter that is cancelled or times out leaves nothing behind; a
 connection whose creation finishes after its waiter left goes to the next waiter, or idle.
 A failing ``factory.create()`` frees its slot and reaches the waiter as a classified
-PrismError (UnavailableError for connection errors).
+PrismError (UnavailableError for connection errors); an acquire that times out while nothing
+is lent out but a connection is still being opened raises UnavailableError ("could not open a
+connection"), not PoolExhaustedError. ``classifiers=`` (the plugin's) are used by that
+classification and by the default ``is_broken``, so client-library errors that are not
+OSErrors (redis-py's ConnectionError) still discard the connection.
 """
 
 from prism.sdk.pool.config import ConnectionFactory, PoolConfig

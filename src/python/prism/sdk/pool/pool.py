@@ -7,16 +7,18 @@ import collections
 import logging
 import random
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Generic, TypeVar
 
 from prism.sdk.errors import (
+    Classifier,
     ErrorKind,
     FailedPreconditionError,
     PoolExhaustedError,
     PrismError,
+    UnavailableError,
     classify,
 )
 from prism.sdk.pool._metrics import PoolMetrics
@@ -32,15 +34,16 @@ log = logging.getLogger("prism.sdk.pool")
 _BROKEN_KINDS = frozenset({ErrorKind.UNAVAILABLE, ErrorKind.DEADLINE_EXCEEDED})
 
 
-def default_is_broken(exc: BaseException) -> bool:
+def default_is_broken(exc: BaseException, classifiers: Sequence[Classifier] = ()) -> bool:
     """Discard the connection after connection errors, timeouts and cancellation.
 
     A timed-out or cancelled call may have sent a request whose reply was never read; reusing
-    that connection would hand the next borrower someone else's reply.
+    that connection would hand the next borrower someone else's reply. ``classifiers`` are the
+    plugin's (its client library's errors are often not OSErrors, e.g. redis-py's).
     """
     if isinstance(exc, asyncio.CancelledError):
         return True
-    return classify(exc).kind in _BROKEN_KINDS
+    return classify(exc, classifiers).kind in _BROKEN_KINDS
 
 
 _NEVER = float("inf")
@@ -123,7 +126,12 @@ class Pool(Generic[C]):
 
     ``async with pool.acquire() as conn:`` borrows a connection (waiting FIFO, up to
     ``acquire_timeout``, when ``max_open`` are lent out) and gives it back on exit; an
-    exception for which ``is_broken`` is true discards it instead. Background upkeep (started
+    exception for which ``is_broken`` is true discards it instead (default: it classifies,
+    with the plugin's ``classifiers``, as UNAVAILABLE or DEADLINE_EXCEEDED; the same
+    classifiers turn a failing ``factory.create()`` into the error acquirers see). An acquire
+    that times out raises PoolExhaustedError when all ``max_open`` connections are lent out,
+    but UnavailableError when none is lent and connections are still being opened (the
+    backend is not answering: more connections would not help). Background upkeep (started
     by ``start()`` or the first acquire) keeps ``min_idle`` ready, retires connections past
     their jittered lifetime or idle timeout, validates idle ones every ``health_interval`` and
     warns about connections held longer than ``leak_threshold``.
@@ -136,11 +144,13 @@ class Pool(Generic[C]):
         *,
         name: str = "pool",
         is_broken: Callable[[BaseException], bool] | None = None,
+        classifiers: Sequence[Classifier] = (),
     ) -> None:
         self._factory = factory
         self._config = config
         self._name = name
-        self._is_broken = is_broken if is_broken is not None else default_is_broken
+        self._classifiers = tuple(classifiers)
+        self._is_broken = is_broken if is_broken is not None else self._default_is_broken
         self._idle: collections.deque[_Entry[C]] = collections.deque()
         self._in_use: set[_Entry[C]] = set()
         # (deadline, future) in arrival order; one timeout is shared by all, so deadlines are
@@ -178,6 +188,9 @@ class Pool(Generic[C]):
 
     # ------------------------------------------------------------------ public API
 
+    def _default_is_broken(self, exc: BaseException) -> bool:
+        return default_is_broken(exc, self._classifiers)
+
     @property
     def name(self) -> str:
         return self._name
@@ -204,9 +217,10 @@ class Pool(Generic[C]):
     def acquire(self) -> Lease[C]:
         """Borrow a connection: ``async with pool.acquire() as conn: ...``.
 
-        Raises PoolExhaustedError after ``acquire_timeout``, FailedPreconditionError once the
-        pool is closed, or the classified error (e.g. UnavailableError) if creating a
-        connection for this caller failed.
+        Raises PoolExhaustedError after ``acquire_timeout`` with every connection lent out,
+        UnavailableError after ``acquire_timeout`` if instead a connection could not be opened
+        in that time, FailedPreconditionError once the pool is closed, or the classified error
+        (e.g. UnavailableError) if creating a connection for this caller failed.
         """
         return Lease(self, capture_stack(1) if self._track_leaks else ())
 
@@ -348,6 +362,12 @@ class Pool(Generic[C]):
             self._record_wait(waited)
             self._timeouts += 1
             self._metrics.timeouts.inc()
+            if self._creating and not self._in_use:
+                # Nothing is lent out: we waited on a connection being opened, not on others.
+                raise UnavailableError(
+                    f"pool {self._name!r}: could not open a connection within {timeout:g}s "
+                    f"({self._creating} still being opened)"
+                ) from None
             raise PoolExhaustedError(
                 f"pool {self._name!r} exhausted: {len(self._in_use)}/"
                 f"{self._config.max_open} connections in use, waited {waited:.3f}s "
@@ -473,7 +493,7 @@ class Pool(Generic[C]):
         except Exception as exc:  # noqa: BLE001 - classified and handed to a waiter
             self._creating -= 1
             self._create_failures += 1
-            self._create_failed(classify(exc), exc)
+            self._create_failed(classify(exc, self._classifiers), exc)
             return
         except BaseException:
             self._creating -= 1

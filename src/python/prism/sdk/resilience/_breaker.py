@@ -7,10 +7,10 @@ import enum
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from prism.sdk.errors import CircuitOpenError, classify
+from prism.sdk.errors import CircuitOpenError, Classifier, classify
 from prism.sdk.metrics import get_counter, get_gauge
 
 T = TypeVar("T")
@@ -30,10 +30,6 @@ BreakerListener = Callable[[str, BreakerState, BreakerState], None]
 """Called as ``listener(breaker_name, old_state, new_state)`` on every transition."""
 
 
-def _default_counts(exc: BaseException) -> bool:
-    return classify(exc).retryable
-
-
 _STATE_GAUGE = "prism_circuit_breaker_state"
 _TRANSITIONS = "prism_circuit_breaker_transitions_total"
 _REJECTED = "prism_circuit_breaker_rejected_total"
@@ -51,7 +47,9 @@ class CircuitBreaker:
     closes with an empty window.
 
     ``counts(exc)`` decides whether an exception is a backend failure (default: it classifies
-    as retryable, e.g. UNAVAILABLE / DEADLINE_EXCEEDED). Exceptions it does not count (such as
+    as retryable, e.g. UNAVAILABLE / DEADLINE_EXCEEDED, with the plugin's ``classifiers``
+    tried first, so e.g. a redis-py ConnectionError counts; ``classifiers`` are only used by
+    that default). Exceptions it does not count (such as
     NOT_FOUND or INVALID_ARGUMENT) mean the backend answered and are recorded as successes;
     cancellation is not recorded at all.
     """
@@ -66,7 +64,8 @@ class CircuitBreaker:
         open_seconds: float = 5.0,
         half_open_max_calls: int = 1,
         clock: Callable[[], float] = time.monotonic,
-        counts: Callable[[BaseException], bool] = _default_counts,
+        counts: Callable[[BaseException], bool] | None = None,
+        classifiers: Sequence[Classifier] = (),
     ) -> None:
         if not 0.0 < failure_rate_threshold <= 1.0:
             raise ValueError(
@@ -87,7 +86,8 @@ class CircuitBreaker:
         self.open_seconds = open_seconds
         self.half_open_max_calls = half_open_max_calls
         self._clock = clock
-        self._counts = counts
+        self._classifiers = tuple(classifiers)
+        self._counts = counts if counts is not None else self._default_counts
         self._listeners: list[BreakerListener] = []
 
         self._state = BreakerState.CLOSED
@@ -168,6 +168,9 @@ class CircuitBreaker:
         return result
 
     # -- internals ------------------------------------------------------------------------
+
+    def _default_counts(self, exc: BaseException) -> bool:
+        return classify(exc, self._classifiers).retryable
 
     def _admit(self) -> None:
         """Let a call through (counting half-open probes) or raise CircuitOpenError."""

@@ -4,10 +4,11 @@ Data structure (bucketed deadlines; the package docstring has the figures and th
 
 * ``_deadlines``: dict key -> absolute deadline (float, manager clock). The one source of
   truth: ``remaining``/``expires_at``/``is_expired`` read it, ``remove`` pops it.
-* ``_slots``: dict bucket -> list of keys, bucket = ``int(deadline / tick)``. ``set`` appends
-  the bare key (O(1), no tuple). The entry is live while the key's current deadline falls in
-  that bucket; a re-set or removed key leaves a stale entry that is skipped when reached.
-* ``_order``: min-heap of occupied buckets (ints): only a new bucket costs a heap push.
+* ``_slots``: dict bucket -> list of keys, bucket = ``deadline // tick`` (an integral float:
+  one arithmetic op, no ``int()`` call; nan flags a non-finite deadline). ``set`` appends the
+  bare key (O(1), no tuple). The entry is live while the key's current deadline falls in that
+  bucket; a re-set or removed key leaves a stale entry that is skipped when reached.
+* ``_order``: min-heap of occupied buckets: only a new bucket costs a heap push.
 * ``_cursor``: bucket -> entries already consumed, only for a bucket cut short by the budget.
 * ``_stale``: exact count of stale entries (entries - live keys), so compaction runs only
   when needed and the loop never wakes up just to look for stale entries.
@@ -15,6 +16,13 @@ Data structure (bucketed deadlines; the package docstring has the figures and th
 A bucket is consumed in one pass: for each entry, a dict lookup says whether the key is due
 (expire it), still pending in this bucket (keep it) or stale (skip it). Exactly the keys with
 deadline <= now expire; callbacks run in bucket order, in ``set`` order within a bucket.
+
+Granularity (Redis-style): reads are exact at any time (``is_expired``/``remaining`` compare
+the deadline with the clock, so a due key is gone for every caller at once), while the sweep
+that reclaims memory and runs ``on_expire`` is coarse: default ``tick_interval=0.1`` (Redis's
+active expiry also runs 10 times a second). The loop wakes once per occupied bucket, at its
+end, so callbacks run up to one tick (plus event-loop latency) late, never early. A wake-up
+costs ~0.1-0.2 ms of CPU on a busy VM, so fewer, fuller buckets are most of the saving.
 """
 
 from __future__ import annotations
@@ -47,7 +55,7 @@ class TTLManager(Generic[K]):
         self,
         on_expire: Callable[[K], None],
         *,
-        tick_interval: float = 0.01,
+        tick_interval: float = 0.1,
         max_expirations_per_tick: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -59,13 +67,12 @@ class TTLManager(Generic[K]):
             )
         self._on_expire = on_expire
         self._tick = float(tick_interval)
-        self._inv_tick = 1.0 / self._tick
         self._max = int(max_expirations_per_tick)
         self._clock = clock
         self._deadlines: dict[K, float] = {}
-        self._slots: dict[int, list[K]] = {}
-        self._order: list[int] = []
-        self._cursor: dict[int, int] = {}
+        self._slots: dict[float, list[K]] = {}
+        self._order: list[float] = []
+        self._cursor: dict[float, int] = {}
         self._stale = 0
         self._expiring = False
         # set() wakes the sleeping loop for a deadline before this (-inf: not sleeping).
@@ -77,23 +84,25 @@ class TTLManager(Generic[K]):
 
     def set(self, key: K, ttl_seconds: float) -> None:
         """Expire ``key`` ``ttl_seconds`` from now, replacing any earlier deadline."""
+        # Hot path (~0.4 us): one clock read, one float op, a list append, one dict op.
         deadline = self._clock() + ttl_seconds
+        idx = deadline // self._tick  # nan for an infinite or nan deadline
         try:
-            idx = int(deadline * self._inv_tick)
-        except (OverflowError, ValueError):
-            raise ValueError(f"ttl_seconds must be finite, got {ttl_seconds!r}") from None
+            self._slots[idx].append(key)
+        except KeyError:  # first key of this bucket (try is free when nothing is raised)
+            if idx != idx:  # nan is never a slot key, so the check costs nothing per key
+                raise ValueError(f"ttl_seconds must be finite, got {ttl_seconds!r}") from None
+            self._slots[idx] = [key]
+            heappush(self._order, idx)
+            # The sleeping loop waits for the head bucket; only a new, earlier bucket
+            # (necessarily a new one) must wake it.
+            if deadline < self._wake_at:
+                self._wake()
         deadlines = self._deadlines
         # One lookup for the common new-key case; a re-set leaves its old entry stale.
         if deadlines.setdefault(key, deadline) is not deadline:
             deadlines[key] = deadline
             self._add_stale()
-        try:
-            self._slots[idx].append(key)
-        except KeyError:  # first key of this bucket (try is free when nothing is raised)
-            self._slots[idx] = [key]
-            heappush(self._order, idx)
-        if deadline < self._wake_at:
-            self._wake()
 
     def remove(self, key: K) -> bool:
         """Cancel ``key``'s expiry; True if it had one (its callback will not run)."""
@@ -141,9 +150,9 @@ class TTLManager(Generic[K]):
         """
         if now is None:
             now = self._clock()
-        return self._expire_batch(now, int(now * self._inv_tick))[0]
+        return self._expire_batch(now, now // self._tick)[0]
 
-    def _expire_batch(self, now: float, last: int) -> tuple[int, bool]:
+    def _expire_batch(self, now: float, last: float) -> tuple[int, bool]:
         """One bounded batch over buckets <= ``last``; returns (expired, more_may_be_due)."""
         if self._expiring:  # re-entered from a callback: the outer batch carries on
             return 0, False
@@ -153,7 +162,7 @@ class TTLManager(Generic[K]):
         finally:
             self._expiring = False
 
-    def _expire_locked(self, now: float, last: int) -> tuple[int, bool]:
+    def _expire_locked(self, now: float, last: float) -> tuple[int, bool]:
         budget = self._max  # entries scanned, stale ones included: bounded work
         expired = 0
         order = self._order
@@ -162,7 +171,7 @@ class TTLManager(Generic[K]):
         deadlines = self._deadlines
         pop = deadlines.pop
         on_expire = self._on_expire
-        inv = self._inv_tick
+        tick = self._tick
         while order and order[0] <= last:
             if budget <= 0:
                 return expired, True
@@ -185,7 +194,7 @@ class TTLManager(Generic[K]):
                         logger.exception("TTL expiry callback failed for key %r", key)
                 else:
                     deadlines[key] = deadline  # not due: put it back
-                    if int(deadline * inv) == idx:
+                    if deadline // tick == idx:
                         keep.append(key)  # this bucket, not due yet (only when idx is current)
                     else:
                         skipped += 1  # re-set to a later bucket: that entry is the live one
@@ -205,7 +214,7 @@ class TTLManager(Generic[K]):
                 self._drop_slot(idx)
         return expired, False
 
-    def _drop_slot(self, idx: int) -> None:
+    def _drop_slot(self, idx: float) -> None:
         """Forget a fully consumed bucket (normally the heap head)."""
         order = self._order
         if order[0] == idx:
@@ -229,10 +238,10 @@ class TTLManager(Generic[K]):
         """
         if self._expiring or self._stale <= len(self._deadlines) + _MIN_COMPACT:
             return False
-        inv = self._inv_tick
-        slots: dict[int, list[K]] = {}
+        tick = self._tick
+        slots: dict[float, list[K]] = {}
         for key, deadline in self._deadlines.items():
-            idx = int(deadline * inv)
+            idx = deadline // tick
             slot = slots.get(idx)
             if slot is None:
                 slots[idx] = [key]
@@ -273,12 +282,11 @@ class TTLManager(Generic[K]):
     async def _run(self) -> None:
         """Expire each bucket once it is complete; sleep until the head bucket's end.
 
-        One wake-up per occupied bucket (at most one per tick), none while idle: keys expire
-        at most one tick (plus event-loop latency) late, never early.
+        One wake-up per occupied bucket (at most one per tick), none while idle: callbacks
+        run at most one tick (plus event-loop latency) late, never early.
         """
         loop = asyncio.get_running_loop()
         clock = self._clock
-        inv = self._inv_tick
         tick = self._tick
         try:
             while True:
@@ -286,7 +294,7 @@ class TTLManager(Generic[K]):
                     self.compact()
                 now = clock()
                 # Only complete buckets: each one is scanned once, everything in it is due.
-                if self._expire_batch(now, int(now * inv) - 1)[1]:
+                if self._expire_batch(now, now // tick - 1)[1]:
                     await asyncio.sleep(0)  # bounded batch done: let others run, then go on
                     continue
                 while self._stale <= len(self._deadlines) + _MIN_COMPACT:
@@ -294,7 +302,7 @@ class TTLManager(Generic[K]):
                         await self._sleep_until(loop, _INF, _INF)
                         continue
                     head = self._order[0]
-                    if int(clock() * inv) > head:
+                    if clock() // tick > head:
                         break
                     await self._sleep_until(loop, (head + 1) * tick, head * tick)
         finally:
