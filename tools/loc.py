@@ -35,8 +35,14 @@ def code_lines(path: Path) -> int:
     skip = docstring_lines(ast.parse(source))
     counted: set[int] = set()
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-        if tok.type in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT,
-                        tokenize.DEDENT, tokenize.ENDMARKER):
+        if tok.type in (
+            tokenize.COMMENT,
+            tokenize.NL,
+            tokenize.NEWLINE,
+            tokenize.INDENT,
+            tokenize.DEDENT,
+            tokenize.ENDMARKER,
+        ):
             continue
         for line in range(tok.start[0], tok.end[0] + 1):
             if line not in skip:
@@ -55,13 +61,22 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name, target in MEMO_TARGETS.items():
         loc = package_loc(ROOT / "src/python/prism/plugins" / name)
-        rows.append({"plugin": name, "loc": loc, "memo_target": target,
-                     "our_target": round(target * 0.6), "share_of_memo": round(loc / target, 2)})
+        rows.append(
+            {
+                "plugin": name,
+                "loc": loc,
+                "memo_target": target,
+                "our_target": round(target * 0.6),
+                "share_of_memo": round(loc / target, 2),
+            }
+        )
     sdk = package_loc(ROOT / "src/python/prism/sdk")
     print(f"{'plugin':10} {'LOC':>5} {'memo':>5} {'60%':>5} {'vs memo':>8}")
     for r in rows:
-        print(f"{r['plugin']:10} {r['loc']:>5} {r['memo_target']:>5} {r['our_target']:>5} "
-              f"{r['share_of_memo']:>7.0%}")
+        print(
+            f"{r['plugin']:10} {r['loc']:>5} {r['memo_target']:>5} {r['our_target']:>5} "
+            f"{r['share_of_memo']:>7.0%}"
+        )
     print(f"{'sdk':10} {sdk:>5}")
     if args.json:
         args.json.write_text(json.dumps({"plugins": rows, "sdk": sdk}, indent=2) + "\n")

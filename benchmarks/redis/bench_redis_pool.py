@@ -47,8 +47,19 @@ def _own_redis() -> Iterator[str]:
         port = s.getsockname()[1]
     workdir = tempfile.mkdtemp(prefix="prism-bench-redis-")
     proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", workdir],
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+        ],
         stdout=subprocess.DEVNULL,
     )
     try:
@@ -87,14 +98,24 @@ async def _run(
 ) -> list[dict[str, Any]]:
     host, _, port = addr.rpartition(":")
     base_pool = aioredis.BlockingConnectionPool(
-        host=host, port=int(port), max_connections=POOL_SIZE, timeout=30,
-        socket_connect_timeout=0.5, socket_timeout=1.0,
+        host=host,
+        port=int(port),
+        max_connections=POOL_SIZE,
+        timeout=30,
+        socket_connect_timeout=0.5,
+        socket_timeout=1.0,
     )
     base = aioredis.Redis(connection_pool=base_pool)
-    settings = load_settings(RedisSettings, environ={}, overrides={
-        "addr": addr, "pool_min_idle": POOL_SIZE, "pool_max_open": POOL_SIZE,
-        "pool_acquire_timeout": 30.0,
-    })
+    settings = load_settings(
+        RedisSettings,
+        environ={},
+        overrides={
+            "addr": addr,
+            "pool_min_idle": POOL_SIZE,
+            "pool_max_open": POOL_SIZE,
+            "pool_acquire_timeout": 30.0,
+        },
+    )
     backend = Backend(settings)
     await backend.pool.start()
     store = RedisStore(backend)
@@ -127,8 +148,16 @@ async def _run(
                     best[i] = min(best[i], await _drive(tasks, ops, op))
             done = (ops // tasks) * tasks * 2
             for (label, _), secs in zip(impls, best, strict=True):
-                rows.append({"tasks": tasks, "impl": label, "ops": done, "seconds": secs,
-                             "ops_per_s": done / secs, "ratio_vs_base": best[0] / secs})
+                rows.append(
+                    {
+                        "tasks": tasks,
+                        "impl": label,
+                        "ops": done,
+                        "seconds": secs,
+                        "ops_per_s": done / secs,
+                        "ratio_vs_base": best[0] / secs,
+                    }
+                )
     finally:
         await base.aclose()
         await base_pool.disconnect()
@@ -160,8 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("-" * len(header))
     for r in rows:
         us = r["seconds"] / r["ops"] * 1e6
-        print(f"{r['tasks']:>6} | {r['impl']:<22} | {r['ops_per_s']:>10,.0f} | {us:>7.1f} | "
-              f"{r['ratio_vs_base']:>6.2f}x")
+        print(
+            f"{r['tasks']:>6} | {r['impl']:<22} | {r['ops_per_s']:>10,.0f} | {us:>7.1f} | "
+            f"{r['ratio_vs_base']:>6.2f}x"
+        )
     summary = {}
     for label in ("plugin client", "plugin store"):
         ratios = [r["ratio_vs_base"] for r in rows if r["impl"] == label]
@@ -169,8 +200,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"geometric mean, {label} vs base: {summary[label]:.2f}x")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump({"benchmark": "redis_pool", "pool_size": POOL_SIZE, "quick": args.quick,
-                       "geomean_ratio": summary, "results": rows}, fh, indent=2)
+            json.dump(
+                {
+                    "benchmark": "redis_pool",
+                    "pool_size": POOL_SIZE,
+                    "quick": args.quick,
+                    "geomean_ratio": summary,
+                    "results": rows,
+                },
+                fh,
+                indent=2,
+            )
     return 0
 
 

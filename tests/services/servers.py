@@ -115,7 +115,11 @@ def _run(script: str, *args: str, timeout: float) -> str:
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        err = exc.stderr if isinstance(exc.stderr, str) else (exc.stderr or b"").decode(errors="replace")
+        err = (
+            exc.stderr
+            if isinstance(exc.stderr, str)
+            else (exc.stderr or b"").decode(errors="replace")
+        )
         raise ServerError(f"{' '.join(cmd)} timed out after {timeout:.0f}s:\n{_tail(err)}") from exc
     # Keep the scripts' progress visible in pytest's captured output.
     if proc.stderr:
@@ -224,7 +228,9 @@ def _parse_redis_addr(value: str) -> tuple[str, int]:
         return u.hostname or "127.0.0.1", u.port or 6379
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit():
-        raise ServerError(f"PRISM_TEST_REDIS_ADDR={value!r}: expected host:port or redis://host:port")
+        raise ServerError(
+            f"PRISM_TEST_REDIS_ADDR={value!r}: expected host:port or redis://host:port"
+        )
     return host, int(port)
 
 
@@ -266,7 +272,9 @@ class KafkaBroker:
         d = self._own("start")
         if self.running:
             return
-        bootstrap = _last_line(_run("kafka.sh", "start", str(d), timeout=START_TIMEOUT_S), "bootstrap")
+        bootstrap = _last_line(
+            _run("kafka.sh", "start", str(d), timeout=START_TIMEOUT_S), "bootstrap"
+        )
         if bootstrap != self.bootstrap:
             raise ServerError(f"kafka came back on {bootstrap}, expected {self.bootstrap}")
         self.running = True
@@ -286,7 +294,9 @@ def kafka_broker() -> Iterator[KafkaBroker]:
     install_kafka()
     d = _new_dir("prism-kafka-")
     try:
-        bootstrap = _last_line(_run("kafka.sh", "start", str(d), timeout=START_TIMEOUT_S), "bootstrap")
+        bootstrap = _last_line(
+            _run("kafka.sh", "start", str(d), timeout=START_TIMEOUT_S), "bootstrap"
+        )
         yield KafkaBroker(bootstrap=bootstrap, dir=d)
     finally:
         try:

@@ -90,7 +90,9 @@ def test_kafka_produce_consume_and_restart_keeps_data() -> None:
         assert host == "127.0.0.1" and port.isdigit()
 
         admin = AdminClient({"bootstrap.servers": broker.bootstrap})
-        for fut in admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)]).values():
+        for fut in admin.create_topics(
+            [NewTopic(topic, num_partitions=1, replication_factor=1)]
+        ).values():
             fut.result(timeout=30)
 
         producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all"})
