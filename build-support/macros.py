@@ -1,0 +1,27 @@
+# BUILD-file macros (loaded through [GLOBAL].build_file_prelude_globs).
+
+PRISM_VERSION = "0.1.0"
+
+
+def prism_plugin(name, description, **kwargs):
+    """A pattern plugin folder: its sources, its wheel and its server PEX.
+
+    The wheel is `prism-plugin-<name>` with the console script `prism-plugin-<name>`; it
+    requires prism-sdk (inferred from the imports). `./pants run <folder>:server` runs it.
+    """
+    main = f"prism.plugins.{name}.__main__:main"
+    python_sources(name=name, **kwargs)
+    python_distribution(
+        name="dist",
+        dependencies=[f":{name}"],
+        provides=python_artifact(
+            name=f"prism-plugin-{name}",
+            version=PRISM_VERSION,
+            description=description,
+            python_requires=">=3.11",
+        ),
+        entry_points={"console_scripts": {f"prism-plugin-{name}": main}},
+        wheel=True,
+        sdist=False,
+    )
+    pex_binary(name="server", entry_point=main, dependencies=[f":{name}"])
