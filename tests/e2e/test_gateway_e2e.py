@@ -234,7 +234,9 @@ async def test_killed_plugin_is_unavailable_then_restarted(
             try:
                 await stub.Get(kv.GetRequest(namespace=namespace, key=key), timeout=CALL_TIMEOUT)
             except grpc.aio.AioRpcError as exc:
-                assert exc.code() is grpc.StatusCode.UNAVAILABLE, exc
+                assert exc.code() is grpc.StatusCode.UNAVAILABLE, (
+                    f"{exc}\n{gateway.log_text()[-5000:]}"
+                )
                 unavailable_after = time.monotonic() - killed
                 break
             await asyncio.sleep(0.005)

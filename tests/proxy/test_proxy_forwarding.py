@@ -37,12 +37,15 @@ class Fake:
     scan_items: int = 3
     stream_cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     written: int = 0
+    hang: bool = False
 
     async def get(self, request: kv.GetRequest, context: Any) -> kv.GetResponse:
         self.seen_timeout.append(context.time_remaining())
         self.seen_metadata.append({m.key: m.value for m in context.invocation_metadata()})
         if self.fail is not None:
             await context.abort(*self.fail)
+        if self.hang:
+            await asyncio.sleep(3600)
         return kv.GetResponse(value=f"{request.namespace}/{request.key}".encode())
 
     async def scan(self, request: scan.ScanRequest, context: Any) -> AsyncIterator[scan.ScanItem]:
@@ -213,6 +216,33 @@ async def test_dead_upstream_fails_fast_then_breaker_opens(rig: Any) -> None:
     assert set(codes) == {grpc.StatusCode.UNAVAILABLE}
     assert time.monotonic() - started < 5.0  # never waits out the 10 s deadline
     assert "circuit" in info.value.details()
+
+
+async def test_calls_in_flight_end_unavailable_when_the_upstream_drops(rig: Any) -> None:
+    fake, proxy, channel = rig
+    fake.hang = True
+    upstream = proxy.upstreams["fake"]
+    get = kv_grpc.KeyValueBasicInterfaceStub(channel).Get(
+        kv.GetRequest(namespace="fake", key="k"), timeout=30
+    )
+    sub = ps_grpc.PubSubBasicInterfaceStub(channel).Subscribe(
+        ps.SubscribeRequest(namespace="fake", topic="t", subscriber_id="s"), timeout=30
+    )
+    await sub.initial_metadata()
+    while not fake.seen_timeout:  # the Get reached the upstream and hangs there
+        await asyncio.sleep(0.01)
+    started = time.monotonic()
+    upstream.set_state(UpstreamState.DOWN, "process exited")
+    await upstream.disconnect()
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await get
+    assert info.value.code() is grpc.StatusCode.UNAVAILABLE
+    assert "went down during the call" in info.value.details()
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        async for _ in sub:
+            pass
+    assert info.value.code() is grpc.StatusCode.UNAVAILABLE
+    assert time.monotonic() - started < 5.0  # not the 30 s deadline
 
 
 async def test_not_routable_upstream_is_unavailable_at_once(rig: Any) -> None:

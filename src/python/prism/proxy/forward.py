@@ -12,6 +12,7 @@ handler is cancelled and cancels the upstream call. The client's deadline and me
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -90,14 +91,17 @@ def _unary(method: ContractMethod, router: Router) -> Callable[..., Any]:
     path, service = method.path, method.service
 
     async def forward(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        call: Any = None
         try:
             upstream = router.resolve(request, service)
-            call = upstream.unary[path]
-            timeout = context.time_remaining()
-            metadata = outgoing_metadata(context)
-            reply: bytes = await upstream.breaker.call(
-                lambda: call(request, timeout=timeout, metadata=metadata)
+            call = upstream.unary[path](
+                request, timeout=context.time_remaining(), metadata=outgoing_metadata(context)
             )
+            upstream.in_flight.add(call)
+            try:
+                reply: bytes = await upstream.breaker.call(lambda: call)
+            finally:
+                upstream.in_flight.discard(call)
             return reply
         except grpc.aio.AioRpcError as exc:
             await context.abort(exc.code(), exc.details() or "")
@@ -105,6 +109,10 @@ def _unary(method: ContractMethod, router: Router) -> Callable[..., Any]:
             await context.abort(exc.code, exc.details)
         except CircuitOpenError as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, exc.message)
+        except asyncio.CancelledError:
+            if call is None or call not in upstream.dropped:
+                raise  # the client went away
+            await context.abort(grpc.StatusCode.UNAVAILABLE, _went_down(upstream))
         raise AssertionError("unreachable: abort raises")
 
     return forward
@@ -127,6 +135,7 @@ def _stream(method: ContractMethod, router: Router) -> Callable[..., Any]:
         call = upstream.streams[path](
             request, timeout=context.time_remaining(), metadata=outgoing_metadata(context)
         )
+        upstream.in_flight.add(call)
         try:
             headers = await call.initial_metadata()
             if headers:
@@ -138,11 +147,23 @@ def _stream(method: ContractMethod, router: Router) -> Callable[..., Any]:
                 await context.write(item)
         except grpc.aio.AioRpcError as exc:
             await context.abort(exc.code(), exc.details() or "")
+        except asyncio.CancelledError:
+            if call not in upstream.dropped:
+                raise  # the client went away
+            await context.abort(grpc.StatusCode.UNAVAILABLE, _went_down(upstream))
         finally:
             # Client gone (we are cancelled), or an error: stop the upstream stream too.
+            upstream.in_flight.discard(call)
             call.cancel()
 
     return forward
+
+
+def _went_down(upstream: Upstream) -> str:
+    return (
+        f"plugin {upstream.label} (instance {upstream.name}) went down during the call: "
+        f"{upstream.reason}"
+    )
 
 
 def build_handlers(

@@ -73,6 +73,10 @@ class Upstream:
         self.streams: dict[str, Any] = {}
         self._methods = list(methods)
         self._listeners: list[StateListener] = []
+        # Calls forwarded on the current channel: ended with UNAVAILABLE when it is dropped
+        # (grpc does not reliably fail a call that is still waiting for a connection).
+        self.in_flight: set[Any] = set()
+        self.dropped: set[Any] = set()
         self.breaker = CircuitBreaker(
             f"upstream:{name}",
             minimum_calls=5,
@@ -117,7 +121,11 @@ class Upstream:
         return channel
 
     async def disconnect(self, grace: float | None = None) -> None:
-        """Close the channel (in-flight calls fail with UNAVAILABLE/CANCELLED)."""
+        """Close the channel; calls still in flight on it end with UNAVAILABLE at once."""
         channel, self.channel = self.channel, None
+        calls, self.in_flight = self.in_flight, set()
+        self.dropped = calls
+        for call in calls:
+            call.cancel()
         if channel is not None:
             await channel.close(grace)
