@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 from sortedcontainers import SortedDict
 
 from prism.sdk.errors import ResourceExhaustedError
-from prism.sdk.patterns import Entry
+from prism.sdk.patterns import CountByScan, Entry
 from prism.sdk.ttl import TTLManager
 
 _Key = tuple[str, str]
@@ -18,7 +18,7 @@ def _size(key: str, entry: Entry) -> int:
     return len(key.encode("utf-8")) + len(entry.value) + tags
 
 
-class MemStore:
+class MemStore(CountByScan):
     """Implements KeyValueStore, KeyValueTTLStore and KeyValueScanStore (prism.sdk.patterns)."""
 
     def __init__(self, *, max_keys: int, max_bytes: int) -> None:
@@ -119,9 +119,3 @@ class MemStore:
             entry = self._live(namespace, key)
             if entry is not None:
                 yield key, b"" if keys_only else entry.value
-
-    async def count(self, namespace: str, prefix: str) -> int:
-        found = 0
-        async for _ in self.scan(namespace, prefix, None, True):
-            found += 1
-        return found

@@ -13,16 +13,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, cast
 
+from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from prism.plugins.redis.connection import (
-    Backend,
-    Conn,
-    decode_fields,
-    encode_fields,
-    namespace_prefix,
-    redis_errors,
-)
+from prism.plugins.redis.connection import Backend, decode_fields, encode_fields, namespace_prefix
+from prism.sdk.errors import reraise_classified
 from prism.sdk.patterns import BrokerMessage
 
 READ_COUNT = 128
@@ -33,13 +28,12 @@ class RedisSubscription:
 
     def __init__(self, backend: Backend, stream: str, topic: str, subscriber_id: str) -> None:
         self.backend, self.stream, self.topic, self.group = backend, stream, topic, subscriber_id
-        self._conn: Conn | None = None
+        self._conn: Redis | None = None
 
     async def _call(self, *args: Any) -> Any:
-        s = self.backend.settings
-        if self._conn is None:
-            self._conn = await self.backend.factory.connect(s.subscribe_block + s.command_timeout)
-        with redis_errors():
+        with reraise_classified(self.backend.classifiers):
+            if self._conn is None:  # our own connection: a blocked read must not hold a pooled one
+                self._conn = await self.backend.factory.create(blocking=True)
             return await cast(Any, self._conn).execute_command(*args)
 
     async def start(self) -> None:
@@ -52,20 +46,9 @@ class RedisSubscription:
     async def messages(self) -> AsyncIterator[BrokerMessage]:
         cursor: str | bytes = "0"  # first our delivered-but-unacked messages, then new ones
         block_ms = max(1, int(self.backend.settings.subscribe_block * 1000))
+        options = ["GROUP", self.group, self.group, "COUNT", READ_COUNT, "BLOCK", block_ms]
         while True:
-            reply = await self._call(
-                "XREADGROUP",
-                "GROUP",
-                self.group,
-                self.group,
-                "COUNT",
-                READ_COUNT,
-                "BLOCK",
-                block_ms,
-                "STREAMS",
-                self.stream,
-                cursor,
-            )
+            reply = await self._call("XREADGROUP", *options, "STREAMS", self.stream, cursor)
             entries = reply[0][1] if reply else []
             if cursor != ">":
                 cursor = entries[-1][0] if entries else ">"
@@ -73,14 +56,9 @@ class RedisSubscription:
                 if fields is None:  # trimmed away while pending
                     await self._call("XACK", self.stream, self.group, message_id)
                     continue
-                meta = decode_fields(fields, b"m:")
-                yield BrokerMessage(
-                    self.topic,
-                    message_id.decode(),
-                    fields.get(b"p", b""),
-                    meta,
-                    publish_time_ms=int(message_id.split(b"-")[0]),
-                )
+                payload, meta = fields.get(b"p", b""), decode_fields(fields, b"m:")
+                publish_ms = int(message_id.split(b"-")[0])  # a stream id starts with its time
+                yield BrokerMessage(self.topic, message_id.decode(), payload, meta, publish_ms)
 
     async def ack(self, message: BrokerMessage) -> None:
         await self._call("XACK", self.stream, self.group, message.message_id)

@@ -8,25 +8,19 @@ UNAVAILABLE at once, and the SDK breaker decides when to try again.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import Any, TypeVar, cast
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
-import redis.asyncio as aioredis
+import redis.exceptions
+from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ReadOnlyError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from prism.sdk.errors import Classifier, DeadlineExceededError, PrismError, UnavailableError
-from prism.sdk.pool import Pool, PoolConfig
-from prism.sdk.resilience import CircuitBreaker
-
-T = TypeVar("T")
-Conn = aioredis.Redis
+from prism.plugins.redis.settings import RedisSettings
+from prism.sdk.backend import GuardedPool
+from prism.sdk.errors import DeadlineExceededError, PrismError, UnavailableError
+from prism.sdk.pool import connect_within
 
 
 def namespace_prefix(namespace: str) -> str:
@@ -38,14 +32,14 @@ def namespace_prefix(namespace: str) -> str:
 
 def classify_redis(exc: BaseException) -> PrismError | None:
     """redis-py's errors are not OSErrors: map the transient ones for the SDK."""
-    if isinstance(exc, RedisTimeoutError):
+    if isinstance(exc, redis.exceptions.TimeoutError):
         return DeadlineExceededError(f"redis did not answer in time: {exc}")
-    if isinstance(exc, RedisConnectionError | ReadOnlyError):
+    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.ReadOnlyError):
         return UnavailableError(f"redis unavailable: {exc}")
     return None
 
 
-CLASSIFIERS: Sequence[Classifier] = (classify_redis,)
+CLASSIFIERS = (classify_redis,)
 
 
 def encode_fields(name: str, data: bytes, prefix: str, strings: Mapping[str, str]) -> list[Any]:
@@ -56,61 +50,39 @@ def encode_fields(name: str, data: bytes, prefix: str, strings: Mapping[str, str
 def decode_fields(fields: Mapping[bytes, bytes], prefix: bytes) -> dict[str, str]:
     """The string map :func:`encode_fields` stored under ``prefix``."""
     n = len(prefix)
-    return {k[n:].decode(): v.decode() for k, v in fields.items() if k[:n] == prefix}
-
-
-@contextmanager
-def redis_errors() -> Iterator[None]:
-    """Raise transient redis errors as PrismErrors, so pool, breaker and caller see the kind."""
-    try:
-        yield
-    except Exception as exc:
-        err = classify_redis(exc)
-        if err is None:
-            raise
-        raise err from exc
+    return {k[n:].decode(): v.decode() for k, v in fields.items() if k.startswith(prefix)}
 
 
 class RedisFactory:
     """prism.sdk.pool ConnectionFactory of single-connection clients."""
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: RedisSettings) -> None:
         self.settings = settings
 
-    async def connect(self, read_timeout: float) -> Conn:
-        """A connected client (TCP, HELLO/AUTH/SELECT done within ``connect_timeout``)."""
+    async def create(self, *, blocking: bool = False) -> Redis:
+        """A connected client (TCP, HELLO/AUTH/SELECT done within ``connect_timeout``); a
+        ``blocking`` one (for XREADGROUP BLOCK) waits ``subscribe_block`` longer for replies."""
         s = self.settings
         host, _, port = s.addr.rpartition(":")
-        tls = {"ssl": True, "ssl_ca_certs": s.tls_ca_file} if s.tls else {}
-        conn = aioredis.Redis(
+        conn = Redis(
             host=host,
             port=int(port),
             db=s.db,
             password=s.password.get_secret_value() if s.password else None,
             socket_connect_timeout=s.connect_timeout,
-            socket_timeout=read_timeout,
+            socket_timeout=s.command_timeout + (s.subscribe_block if blocking else 0.0),
             retry=Retry(NoBackoff(), 0),
             single_connection_client=True,
-            **tls,
+            ssl=s.tls,
+            ssl_ca_certs=s.tls_ca_file,
         )
-        try:
-            with redis_errors():
-                async with asyncio.timeout(s.connect_timeout):
-                    return await conn.initialize()
-        except BaseException as exc:
-            await conn.aclose()
-            if isinstance(exc, TimeoutError):
-                msg = f"redis {s.addr}: no connection within {s.connect_timeout}s"
-                raise UnavailableError(msg) from exc
-            raise
+        target = f"redis {s.addr}"
+        return await connect_within(conn.initialize, conn.aclose, s.connect_timeout, target)
 
-    async def create(self) -> Conn:
-        return await self.connect(self.settings.command_timeout)
-
-    async def close(self, conn: Conn) -> None:
+    async def close(self, conn: Redis) -> None:
         await conn.aclose()
 
-    async def validate(self, conn: Conn) -> bool:
+    async def validate(self, conn: Redis) -> bool:
         return bool(await conn.ping())
 
 
@@ -120,38 +92,20 @@ class Lua:
     def __init__(self, source: str) -> None:
         self.source, self.sha = source, hashlib.sha1(source.encode()).hexdigest()
 
-    async def __call__(self, conn: Conn, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    async def __call__(self, conn: Redis, keys: Sequence[str], args: Sequence[Any]) -> Any:
         try:
             return await conn.evalsha(self.sha, len(keys), *keys, *args)
-        except NoScriptError:
+        except redis.exceptions.NoScriptError:
             return await conn.eval(self.source, len(keys), *keys, *args)
 
 
-class Backend:
-    """The pool and the circuit breaker: every contract call to Redis goes through ``run``."""
+class Backend(GuardedPool[Redis]):
+    """Redis behind the SDK's GuardedPool (pool + breaker): every contract call goes through
+    ``run``, ``command`` or ``script``."""
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: RedisSettings) -> None:
         self.settings, self.factory = settings, RedisFactory(settings)
-        config = PoolConfig(
-            min_idle=settings.pool_min_idle,
-            max_open=settings.pool_max_open,
-            acquire_timeout=settings.pool_acquire_timeout,
-        )
-        self.pool: Pool[Conn] = Pool(self.factory, config, name="redis", classifiers=CLASSIFIERS)
-        self.breaker = CircuitBreaker(
-            "redis", open_seconds=settings.breaker_open_seconds, classifiers=CLASSIFIERS
-        )
-
-    async def run(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
-        """``fn(conn)`` on a pooled connection, behind the breaker; raises redis errors as
-        PrismErrors (pool and breaker classify them themselves, through ``CLASSIFIERS``)."""
-
-        async def attempt() -> T:
-            async with self.pool.acquire() as conn:
-                return await fn(conn)
-
-        with redis_errors():
-            return await self.breaker.call(attempt)
+        super().__init__("redis", self.factory, settings, classifiers=CLASSIFIERS)
 
     async def command(self, *args: Any) -> Any:
         """One command, its reply parsed by redis-py."""

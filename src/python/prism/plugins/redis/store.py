@@ -19,7 +19,7 @@ from prism.plugins.redis.connection import (
     encode_fields,
     namespace_prefix,
 )
-from prism.sdk.patterns import Entry
+from prism.sdk.patterns import CountByScan, Entry
 
 SCAN_PAGE_SIZE = 256
 
@@ -56,8 +56,9 @@ def _keys(namespace: str, key: str) -> list[str]:
     return [f"{prefix}k:{key}", f"{prefix}idx"]
 
 
-class RedisStore:
-    """Implements KeyValueStore, KeyValueTTLStore and KeyValueScanStore (prism.sdk.patterns)."""
+class RedisStore(CountByScan):
+    """Implements KeyValueStore, KeyValueTTLStore and KeyValueScanStore (prism.sdk.patterns);
+    ``count`` walks ``scan`` (CountByScan), which also cleans the index on the way."""
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
@@ -100,10 +101,9 @@ class RedisStore:
         self, namespace: str, prefix: str, after: str | None, keys_only: bool
     ) -> AsyncIterator[tuple[str, bytes]]:
         ns, start = namespace_prefix(namespace), prefix.encode()
+        low = b"[" + start if prefix else b"-"
         if after is not None and after >= prefix:
             low = b"(" + after.encode()
-        else:
-            low = b"[" + start if prefix else b"-"
         high = b"(" + start + b"\xff" if prefix else b"+"  # no UTF-8 byte is 0xff
         while True:  # a page per round trip; no connection is held between yields
             args = [low, high, SCAN_PAGE_SIZE, int(keys_only), f"{ns}k:"]
@@ -113,9 +113,3 @@ class RedisStore:
             if seen < SCAN_PAGE_SIZE:
                 return
             low = b"(" + last
-
-    async def count(self, namespace: str, prefix: str) -> int:
-        found = 0
-        async for _ in self.scan(namespace, prefix, None, True):
-            found += 1
-        return found

@@ -7,8 +7,10 @@ acknowledge a message only after it was written to the client, and end live stre
 plugin starts draining (UNAVAILABLE "plugin draining...", so subscribers resubscribe). Written
 once here, a plugin implements a small async protocol (``KeyValueStore``, ``PubSubBroker``, ...)
 over its backend and gets the gRPC side for free, so plugins stay short and cannot drift apart.
+A store with no cheaper way to count mixes in ``CountByScan`` (``count`` walks ``scan``).
 """
 
+from prism.sdk.patterns.count import CountByScan
 from prism.sdk.patterns.keyvalue import (
     Entry,
     KeyValueBasicServicer,
@@ -31,6 +33,7 @@ from prism.sdk.patterns.pubsub import (
 )
 
 __all__ = [
+    "CountByScan",
     "SUBSCRIBED_METADATA",
     "BrokerMessage",
     "Entry",

@@ -24,9 +24,15 @@ is lent out but a connection is still being opened raises UnavailableError ("cou
 connection"), not PoolExhaustedError. ``classifiers=`` (the plugin's) are used by that
 classification and by the default ``is_broken``, so client-library errors that are not
 OSErrors (redis-py's ConnectionError) still discard the connection.
+
+``pool_busy_check(pool)`` is the matching health check: DEGRADED above 90% busy.
+``connect_within(...)`` is for a factory's ``create``: a bounded handshake that closes the
+half-open client on failure and reports a backend that does not answer as UNAVAILABLE.
 """
 
+from prism.sdk.pool.busy import pool_busy_check
 from prism.sdk.pool.config import ConnectionFactory, PoolConfig
+from prism.sdk.pool.connect import connect_within
 from prism.sdk.pool.pool import Lease, Pool, default_is_broken
 from prism.sdk.pool.stats import DESTROY_CAUSES, PoolStats
 
@@ -37,5 +43,7 @@ __all__ = [
     "Pool",
     "PoolConfig",
     "PoolStats",
+    "connect_within",
     "default_is_broken",
+    "pool_busy_check",
 ]
