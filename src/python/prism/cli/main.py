@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from prism.cli import client, serve, up
+from prism.cli import client, new_plugin, serve, up
 
 DEFAULT_ADDR = "127.0.0.1:8980"
 
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     up.add_parser(commands)
     serve.add_parser(commands)
+    new_plugin.add_parser(commands)
 
     conn = argparse.ArgumentParser(add_help=False)
     conn.add_argument(
