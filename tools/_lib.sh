@@ -141,3 +141,31 @@ wait_until() {
   done
   return 1
 }
+
+# stop_dir_server NAME PIDFILE GRACE_SECONDS MUST_CONTAIN DIR...: the `stop DIR` command of
+# the service scripts. Usage error unless exactly one DIR; a DIR that does not exist has
+# nothing to stop; else stop_pid on DIR/PIDFILE, logged as "NAME (DIR)". In MUST_CONTAIN,
+# @DIR@ stands for DIR's absolute path (for servers started with it on their command line).
+stop_dir_server() {
+  local name=$1 pidfile=$2 grace=$3 want=$4; shift 4
+  [ $# -eq 1 ] || usage
+  [ -d "$1" ] || { log "no such dir $1: nothing to stop"; return 0; }
+  local dir; dir=$(cd "$1" && pwd)
+  stop_pid "$dir/$pidfile" "$name ($dir)" "$grace" "${want//@DIR@/"$dir"}"
+}
+
+# run_command COMMAND [ARGS...]: the command line of the service scripts, dispatched to the
+# script's usage, cmd_install, cmd_start, cmd_stop and cmd_status.
+run_command() {
+  [ $# -ge 1 ] || usage
+  local sub=$1; shift
+  case $sub in
+    install) cmd_install ;;
+    start) cmd_start "$@" ;;
+    stop) cmd_stop "$@" ;;
+    restart) [ $# -eq 1 ] || usage; cmd_stop "$1"; cmd_start "$1" ;;
+    status) cmd_status "$@" ;;
+    -h|--help|help) usage ;;
+    *) log "unknown command: $sub"; usage ;;
+  esac
+}

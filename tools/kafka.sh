@@ -215,12 +215,7 @@ cmd_start() {
   die "could not start the broker after 3 attempts"
 }
 
-cmd_stop() {
-  [ $# -eq 1 ] || usage
-  [ -d "$1" ] || { log "no such dir $1: nothing to stop"; return 0; }
-  local dir; dir=$(cd "$1" && pwd)
-  stop_pid "$dir/kafka.pid" "kafka ($dir)" 30 "$dir/server.properties"
-}
+cmd_stop() { stop_dir_server kafka kafka.pid 30 @DIR@/server.properties "$@"; }
 
 cmd_status() {
   [ $# -eq 1 ] || usage
@@ -232,14 +227,4 @@ cmd_status() {
   metadata_probe "$BROKER_PORT" >/dev/null 2>&1 && echo "127.0.0.1:$BROKER_PORT"
 }
 
-[ $# -ge 1 ] || usage
-sub=$1; shift
-case $sub in
-  install) cmd_install ;;
-  start) cmd_start "$@" ;;
-  stop) cmd_stop "$@" ;;
-  restart) [ $# -eq 1 ] || usage; cmd_stop "$1"; cmd_start "$1" ;;
-  status) cmd_status "$@" ;;
-  -h|--help|help) usage ;;
-  *) log "unknown command: $sub"; usage ;;
-esac
+run_command "$@"

@@ -86,12 +86,7 @@ EOF
   echo "$port"
 }
 
-cmd_stop() {
-  [ $# -eq 1 ] || usage
-  [ -d "$1" ] || { log "no such dir $1: nothing to stop"; return 0; }
-  local dir; dir=$(cd "$1" && pwd)
-  stop_pid "$dir/redis.pid" "redis ($dir)" 20 redis-server
-}
+cmd_stop() { stop_dir_server redis redis.pid 20 redis-server "$@"; }
 
 cmd_status() {
   [ $# -eq 1 ] || usage
@@ -100,14 +95,4 @@ cmd_status() {
     && ping_ok "$(cat "$dir/port")" && cat "$dir/port"
 }
 
-[ $# -ge 1 ] || usage
-sub=$1; shift
-case $sub in
-  install) cmd_install ;;
-  start) cmd_start "$@" ;;
-  stop) cmd_stop "$@" ;;
-  restart) [ $# -eq 1 ] || usage; cmd_stop "$1"; cmd_start "$1" ;;
-  status) cmd_status "$@" ;;
-  -h|--help|help) usage ;;
-  *) log "unknown command: $sub"; usage ;;
-esac
+run_command "$@"

@@ -153,6 +153,21 @@ def _keep_dirs() -> bool:
     return os.environ.get("PRISM_KEEP_SERVER_DIRS", "") not in ("", "0", "false")
 
 
+@contextmanager
+def _server_dir(script: str, prefix: str) -> Iterator[Path]:
+    """A fresh dir for a server of tools/<script>; afterwards the server is stopped (a no-op
+    if it never started) and the dir removed (unless PRISM_KEEP_SERVER_DIRS)."""
+    d = _new_dir(prefix)
+    try:
+        yield d
+    finally:
+        try:
+            _run(script, "stop", str(d), timeout=STOP_TIMEOUT_S)
+        finally:
+            if not _keep_dirs():
+                shutil.rmtree(d, ignore_errors=True)
+
+
 # --------------------------------------------------------------------------- Redis
 
 
@@ -207,19 +222,10 @@ def install_redis() -> None:
 def redis_server(aof: bool = False) -> Iterator[RedisServer]:
     """A Redis of our own on a free port (appendonly + appendfsync always with aof=True)."""
     install_redis()
-    d = _new_dir("prism-redis-")
-    server: RedisServer | None = None
-    try:
+    with _server_dir("redis.sh", "prism-redis-") as d:
         args = ["start", str(d)] + (["--aof"] if aof else [])
         port = int(_last_line(_run("redis.sh", *args, timeout=START_TIMEOUT_S), "port"))
-        server = RedisServer(host="127.0.0.1", port=port, dir=d, aof=aof)
-        yield server
-    finally:
-        try:
-            _run("redis.sh", "stop", str(d), timeout=STOP_TIMEOUT_S)
-        finally:
-            if not _keep_dirs():
-                shutil.rmtree(d, ignore_errors=True)
+        yield RedisServer(host="127.0.0.1", port=port, dir=d, aof=aof)
 
 
 def _parse_redis_addr(value: str) -> tuple[str, int]:
@@ -292,18 +298,11 @@ def install_kafka() -> None:
 def kafka_broker() -> Iterator[KafkaBroker]:
     """A single-node KRaft Kafka broker of our own on free ports."""
     install_kafka()
-    d = _new_dir("prism-kafka-")
-    try:
+    with _server_dir("kafka.sh", "prism-kafka-") as d:
         bootstrap = _last_line(
             _run("kafka.sh", "start", str(d), timeout=START_TIMEOUT_S), "bootstrap"
         )
         yield KafkaBroker(bootstrap=bootstrap, dir=d)
-    finally:
-        try:
-            _run("kafka.sh", "stop", str(d), timeout=STOP_TIMEOUT_S)
-        finally:
-            if not _keep_dirs():
-                shutil.rmtree(d, ignore_errors=True)
 
 
 @contextmanager

@@ -58,6 +58,31 @@ async def publish(servicer: PubSubServicer, payload: bytes = b"m") -> str:
     return (await servicer.Publish(request, None)).message_id
 
 
+async def stream_at_first_message() -> tuple[
+    MemBroker, PubSubServicer, AsyncIterator[ps_pb.Message]
+]:
+    """A Subscribe stream driven by hand, suspended at the yield of its first message ("1")."""
+    broker = MemBroker()
+    servicer = PubSubServicer(broker)
+    context = FakeContext()
+    stream = servicer.Subscribe(REQUEST, context)
+    first = asyncio.ensure_future(anext(stream))
+    await asyncio.wait_for(context.subscribed.wait(), 5)
+    await publish(servicer)
+    assert (await asyncio.wait_for(first, 5)).message_id == "1"
+    return broker, servicer, stream
+
+
+async def client_in_slow_start() -> tuple[MemBroker, PubSubServicer, Client]:
+    """A Subscribe stream whose subscription start hangs (joining the group takes forever)."""
+    broker = MemBroker()
+    broker.start_gate = asyncio.Event()
+    servicer = PubSubServicer(broker)
+    client = Client(servicer)
+    await until(lambda: servicer.active_subscriptions == 1)
+    return broker, servicer, client
+
+
 async def until(cond: Any, timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
         while not cond():
@@ -91,14 +116,7 @@ async def test_cancelled_stream_settles_its_next_message_task(
 async def test_stream_closed_at_a_yield_closes_everything(
     loop_errors: list[dict[str, Any]],
 ) -> None:
-    broker = MemBroker()
-    servicer = PubSubServicer(broker)
-    context = FakeContext()
-    stream = servicer.Subscribe(REQUEST, context)
-    first = asyncio.ensure_future(anext(stream))
-    await asyncio.wait_for(context.subscribed.wait(), 5)
-    await publish(servicer)
-    assert (await asyncio.wait_for(first, 5)).message_id == "1"
+    broker, servicer, stream = await stream_at_first_message()
     await stream.aclose()  # type: ignore[attr-defined]
     sub = broker.subscriptions[0]
     assert sub.closed and sub.acked == []  # grpc never took the message: not acknowledged
@@ -112,14 +130,7 @@ async def test_stream_closed_at_a_yield_closes_everything(
 async def test_failing_message_iterator_cleanup_still_closes(
     end: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    broker = MemBroker()
-    servicer = PubSubServicer(broker)
-    context = FakeContext()
-    stream = servicer.Subscribe(REQUEST, context)
-    first = asyncio.ensure_future(anext(stream))
-    await asyncio.wait_for(context.subscribed.wait(), 5)
-    await publish(servicer)
-    assert (await asyncio.wait_for(first, 5)).message_id == "1"
+    broker, servicer, stream = await stream_at_first_message()
     sub = broker.subscriptions[0]
     sub.cleanup_error = RuntimeError("cleanup bug")
     with caplog.at_level(logging.DEBUG, logger="prism.sdk.patterns.pubsub"):
@@ -178,11 +189,7 @@ async def test_drain_ends_live_streams_with_unavailable_acking_only_written() ->
 
 
 async def test_drain_interrupts_a_slow_start() -> None:
-    broker = MemBroker()
-    broker.start_gate = asyncio.Event()  # joining the group takes forever
-    servicer = PubSubServicer(broker)
-    client = Client(servicer)
-    await until(lambda: servicer.active_subscriptions == 1)
+    broker, servicer, client = await client_in_slow_start()
     servicer.on_drain_start()
     with pytest.raises(UnavailableError):
         await asyncio.wait_for(client.task, 5)
@@ -193,11 +200,7 @@ async def test_drain_interrupts_a_slow_start() -> None:
 
 
 async def test_unsubscribe_interrupts_a_slow_start() -> None:
-    broker = MemBroker()
-    broker.start_gate = asyncio.Event()
-    servicer = PubSubServicer(broker)
-    client = Client(servicer)
-    await until(lambda: servicer.active_subscriptions == 1)
+    broker, servicer, client = await client_in_slow_start()
     unsub = ps_pb.UnsubscribeRequest(namespace="ns", topic="t", subscriber_id="s1")
     assert (await servicer.Unsubscribe(unsub, None)).unsubscribed
     await asyncio.wait_for(client.task, 5)
@@ -215,11 +218,7 @@ async def test_start_failure_reaches_the_client() -> None:
 
 
 async def test_cancelled_during_start_settles_the_start() -> None:
-    broker = MemBroker()
-    broker.start_gate = asyncio.Event()
-    servicer = PubSubServicer(broker)
-    client = Client(servicer)
-    await until(lambda: servicer.active_subscriptions == 1)
+    broker, servicer, client = await client_in_slow_start()
     client.task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await client.task

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+import os
+import sys
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from prism.sdk.config import PluginSettings, SettingsConfigDict, load_settings
@@ -123,3 +126,46 @@ async def start_serving(
     await asyncio.wait([task, waiter], timeout=10, return_when=asyncio.FIRST_COMPLETED)
     waiter.cancel()
     return task, shutdown, out
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """This test's import path, minus any PRISM_ settings of the outer run, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRISM_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    env.update(extra)
+    return env
+
+
+async def spawn_python(*args: str, **env: str) -> asyncio.subprocess.Process:
+    """``python ARGS`` in a child process (stdout and stderr piped; env from :func:`child_env`)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=child_env(**env),
+    )
+
+
+@contextlib.asynccontextmanager
+async def plugin_process(*args: str, **env: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    """:func:`spawn_python`, killed on the way out if the test left it running."""
+    proc = await spawn_python(*args, **env)
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def first_line(proc: asyncio.subprocess.Process) -> str:
+    """The child's first stdout line (the "listening on" line of a plugin that started)."""
+    assert proc.stdout is not None and proc.stderr is not None
+    return (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+
+
+async def stderr_text(proc: asyncio.subprocess.Process) -> str:
+    """All the child wrote to stderr (read after it exited)."""
+    assert proc.stderr is not None
+    return (await proc.stderr.read()).decode()

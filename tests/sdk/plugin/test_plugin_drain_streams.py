@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-import sys
 import textwrap
 import time
 
@@ -21,7 +19,13 @@ from prism.sdk.patterns import SUBSCRIBED_METADATA, pubsub_binding
 from prism.sdk.patterns.pubsub import DRAINING_MESSAGE
 from prism.sdk.plugin import DrainAware, PluginRuntime
 from sdk.patterns.pubsub_fakes import MemBroker
-from sdk.plugin.plugin_fakes import make_pubsub_plugin, start_serving
+from sdk.plugin.plugin_fakes import (
+    first_line,
+    make_pubsub_plugin,
+    plugin_process,
+    start_serving,
+    stderr_text,
+)
 
 DRAIN_TIMEOUT = 60.0  # what a drain would take if the live streams held it open
 PROMPT = 20.0  # "well under": generous for loaded CI machines, far below DRAIN_TIMEOUT
@@ -152,27 +156,10 @@ CHILD = textwrap.dedent(
 )
 
 
-def child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PRISM_")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-    env.update(extra)
-    return env
-
-
 async def test_sigterm_with_a_live_subscriber_exits_promptly() -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        CHILD,
-        "--port",
-        "0",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=child_env(PRISM_DRAINTEST_DRAIN_TIMEOUT=f"{DRAIN_TIMEOUT:g}s"),
-    )
-    try:
-        assert proc.stdout is not None and proc.stderr is not None
-        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+    env = {"PRISM_DRAINTEST_DRAIN_TIMEOUT": f"{DRAIN_TIMEOUT:g}s"}
+    async with plugin_process("-c", CHILD, "--port", "0", **env) as proc:
+        line = await first_line(proc)
         assert "listening on" in line, line
         async with grpc.aio.insecure_channel(line.strip().rsplit(" ", 1)[1]) as channel:
             subscriber = Subscriber(channel)
@@ -182,10 +169,6 @@ async def test_sigterm_with_a_live_subscriber_exits_promptly() -> None:
             await subscriber.ended_by_drain()
             assert await asyncio.wait_for(proc.wait(), PROMPT) == 0
             elapsed = time.monotonic() - started
-        stderr = (await proc.stderr.read()).decode()
+        stderr = await stderr_text(proc)
         assert "drained (0 remaining)" in stderr and "drain timed out" not in stderr
         assert elapsed < DRAIN_TIMEOUT / 2, f"SIGTERM shutdown took {elapsed:.1f}s"
-    finally:
-        if proc.returncode is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            await proc.wait()

@@ -20,32 +20,21 @@ from prism.interfaces import keyvalue_basic_pb2_grpc as kv_grpc
 from prism.sdk.config import load_settings
 from prism.sdk.examples.minimal_kv import MinimalKV
 from prism.sdk.plugin import run_plugin
-from sdk.plugin.plugin_fakes import FakeKV, start_serving
+from sdk.plugin.plugin_fakes import (
+    FakeKV,
+    first_line,
+    plugin_process,
+    spawn_python,
+    start_serving,
+    stderr_text,
+)
 
 EXAMPLE = "prism.sdk.examples.minimal_kv"
 
 
-def child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PRISM_")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-    env.update(extra)
-    return env
-
-
 async def test_run_plugin_process_serves_and_drains_on_sigterm() -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        EXAMPLE,
-        "--port",
-        "0",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=child_env(),
-    )
-    try:
-        assert proc.stdout is not None and proc.stderr is not None
-        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+    async with plugin_process("-m", EXAMPLE, "--port", "0") as proc:
+        line = await first_line(proc)
         assert line.startswith("prism-plugin minimal-kv listening on 127.0.0.1:"), line
         address = line.strip().rsplit(" ", 1)[1]
         async with grpc.aio.insecure_channel(address) as channel:
@@ -59,12 +48,8 @@ async def test_run_plugin_process_serves_and_drains_on_sigterm() -> None:
             ).value == b"1"
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 30) == 0
-        stderr = (await proc.stderr.read()).decode()
+        stderr = await stderr_text(proc)
         assert "received SIGTERM" in stderr and "drained" in stderr
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 REQUIRED = textwrap.dedent(
@@ -86,14 +71,7 @@ REQUIRED = textwrap.dedent(
 
 
 async def test_missing_required_env_var_exits_2() -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        REQUIRED,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=child_env(),
-    )
+    proc = await spawn_python("-c", REQUIRED)
     stdout, stderr = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2
     assert "PRISM_REQTEST_ADDR" in stderr.decode()

@@ -14,7 +14,7 @@ from prism.sdk.errors import (
     PoolExhaustedError,
     UnavailableError,
 )
-from prism.sdk.pool import Pool, PoolConfig, default_is_broken
+from prism.sdk.pool import Lease, Pool, PoolConfig, default_is_broken
 from sdk.pool.pool_fakes import FakeConn, FakeFactory, eventually, settle
 
 QUIET: dict[str, Any] = dict(health_interval=None, leak_threshold=None, idle_timeout=None)
@@ -23,6 +23,17 @@ QUIET: dict[str, Any] = dict(health_interval=None, leak_threshold=None, idle_tim
 def make(factory: FakeFactory, **kw: object) -> Pool[FakeConn]:
     opts: dict[str, object] = {**QUIET, **kw}
     return Pool(factory, PoolConfig(**opts), name="t")  # type: ignore[arg-type]
+
+
+async def hold_only_connection_and_queue(
+    pool: Pool[FakeConn],
+) -> tuple[Lease[FakeConn], FakeConn, asyncio.Task[FakeConn]]:
+    """Lend out the only connection of a max_open=1 pool and queue a second acquire behind it."""
+    held = pool.acquire()
+    conn = await held.__aenter__()
+    waiter = asyncio.create_task(pool.acquire().__aenter__())
+    await eventually(lambda: pool.stats().waiters == 1)
+    return held, conn, waiter
 
 
 async def test_release_reuses_connection() -> None:
@@ -98,10 +109,7 @@ async def test_newcomer_does_not_jump_the_queue() -> None:
 
 async def test_cancelled_waiter_leaks_nothing() -> None:
     pool = make(FakeFactory(), max_open=1)
-    held = pool.acquire()
-    await held.__aenter__()
-    waiter = asyncio.create_task(pool.acquire().__aenter__())
-    await eventually(lambda: pool.stats().waiters == 1)
+    held, _, waiter = await hold_only_connection_and_queue(pool)
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
@@ -114,10 +122,7 @@ async def test_cancelled_waiter_leaks_nothing() -> None:
 
 async def test_connection_handed_to_cancelled_waiter_is_passed_on() -> None:
     pool = make(FakeFactory(), max_open=1)
-    held = pool.acquire()
-    await held.__aenter__()
-    waiter = asyncio.create_task(pool.acquire().__aenter__())
-    await eventually(lambda: pool.stats().waiters == 1)
+    held, _, waiter = await hold_only_connection_and_queue(pool)
     # Release hands the connection to the waiter's future; cancel before the waiter resumes.
     await held.__aexit__(None, None, None)
     waiter.cancel()
@@ -224,10 +229,7 @@ async def test_broken_connection_is_discarded_and_replaced() -> None:
 
 async def test_broken_connection_replacement_serves_waiter() -> None:
     pool = make(FakeFactory(), max_open=1)
-    held = pool.acquire()
-    first = await held.__aenter__()
-    waiter = asyncio.create_task(pool.acquire().__aenter__())
-    await eventually(lambda: pool.stats().waiters == 1)
+    held, first, waiter = await hold_only_connection_and_queue(pool)
     await held.__aexit__(OSError, OSError("broken pipe"), None)
     second = await asyncio.wait_for(waiter, 2)
     assert second is not first
@@ -341,10 +343,7 @@ async def test_lease_cannot_be_entered_twice() -> None:
 
 async def test_no_acquire_timeout_waits() -> None:
     pool = make(FakeFactory(), max_open=1, acquire_timeout=None)
-    held = pool.acquire()
-    await held.__aenter__()
-    waiter = asyncio.create_task(pool.acquire().__aenter__())
-    await eventually(lambda: pool.stats().waiters == 1)
+    held, _, waiter = await hold_only_connection_and_queue(pool)
     await held.__aexit__(None, None, None)
     assert isinstance(await waiter, FakeConn)
     await pool.close(timeout=0.01)

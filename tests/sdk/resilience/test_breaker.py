@@ -66,6 +66,15 @@ async def trip(breaker: CircuitBreaker) -> None:
     assert state_of(breaker) is BreakerState.OPEN
 
 
+async def half_open(half_open_max_calls: int) -> tuple[Clock, CircuitBreaker]:
+    """A breaker just tripped, with its clock moved to the end of the open period."""
+    clock = Clock()
+    b = make(clock, half_open_max_calls=half_open_max_calls)
+    await trip(b)
+    clock.now += 5.0
+    return clock, b
+
+
 def state_of(breaker: CircuitBreaker) -> BreakerState:
     # A function (not the property) so mypy does not narrow the state across awaits.
     return breaker.state
@@ -189,10 +198,7 @@ async def test_open_rejects_at_once_without_calling() -> None:
 
 
 async def test_half_open_after_open_seconds_admits_only_n_probes() -> None:
-    clock = Clock()
-    b = make(clock, half_open_max_calls=2)
-    await trip(b)
-    clock.now += 5.0
+    _, b = await half_open(2)
     assert state_of(b) is BreakerState.HALF_OPEN
     assert b.retry_after == 0.0
 
@@ -217,10 +223,7 @@ async def test_half_open_after_open_seconds_admits_only_n_probes() -> None:
 
 
 async def test_half_open_closes_after_all_probes_succeed() -> None:
-    clock = Clock()
-    b = make(clock, half_open_max_calls=2)
-    await trip(b)
-    clock.now += 5.0
+    _, b = await half_open(2)
     await succeed(b, 1)
     assert state_of(b) is BreakerState.HALF_OPEN  # one probe of two so far
     await succeed(b, 1)
@@ -229,10 +232,7 @@ async def test_half_open_closes_after_all_probes_succeed() -> None:
 
 
 async def test_half_open_failure_reopens() -> None:
-    clock = Clock()
-    b = make(clock, half_open_max_calls=1)
-    await trip(b)
-    clock.now += 5.0
+    clock, b = await half_open(1)
     await fail(b, 1)
     assert state_of(b) is BreakerState.OPEN
     with pytest.raises(CircuitOpenError):
@@ -244,20 +244,14 @@ async def test_half_open_failure_reopens() -> None:
 
 
 async def test_half_open_uncounted_error_counts_as_probe_success() -> None:
-    clock = Clock()
-    b = make(clock, half_open_max_calls=1)
-    await trip(b)
-    clock.now += 5.0
+    _, b = await half_open(1)
     with pytest.raises(NotFoundError):
         await b.call(missing)
     assert state_of(b) is BreakerState.CLOSED
 
 
 async def test_cancelled_probe_frees_its_slot() -> None:
-    clock = Clock()
-    b = make(clock, half_open_max_calls=1)
-    await trip(b)
-    clock.now += 5.0
+    _, b = await half_open(1)
 
     async def hang() -> str:
         await asyncio.Event().wait()

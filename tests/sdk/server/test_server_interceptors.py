@@ -18,6 +18,7 @@ from prism.interfaces import pubsub_basic_pb2_grpc as ps_grpc
 from prism.sdk.errors import PrismError, UnavailableError
 from prism.sdk.server import PluginServer
 from prism.sdk.server.log_format import JsonFormatter
+from prism.sdk.server.wrapping import ObservingInterceptor
 from sdk.server.server_fakes import (
     SECRET,
     BackendDown,
@@ -170,39 +171,39 @@ async def test_deadline_visible_in_handler(env: Env) -> None:
     assert env.kv_servicer.seen_remaining is None
 
 
+async def subscribe_until_error(env: Env, topic: str) -> tuple[list[str], grpc.aio.AioRpcError]:
+    """The ids of the messages a Subscribe stream sent before it failed, and its error."""
+    got: list[str] = []
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        async for m in env.ps.Subscribe(ps_pb.SubscribeRequest(topic=topic), timeout=5):
+            got.append(m.message_id)
+    return got, info.value
+
+
 async def test_stream_ok(env: Env) -> None:
     msgs = [m async for m in env.ps.Subscribe(ps_pb.SubscribeRequest(topic="ok"), timeout=5)]
     assert [m.message_id for m in msgs] == ["0", "1", "2"]
 
 
 async def test_stream_prism_error_mid_stream(env: Env) -> None:
-    got: list[str] = []
-    with pytest.raises(grpc.aio.AioRpcError) as info:
-        async for m in env.ps.Subscribe(ps_pb.SubscribeRequest(topic="prism-error"), timeout=5):
-            got.append(m.message_id)
+    got, error = await subscribe_until_error(env, "prism-error")
     assert got == ["0", "1", "2"]
-    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
-    assert info.value.details() == "broker lost mid-stream"
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert error.details() == "broker lost mid-stream"
 
 
 async def test_stream_crash_mid_stream_is_internal(env: Env) -> None:
-    got: list[str] = []
-    with pytest.raises(grpc.aio.AioRpcError) as info:
-        async for m in env.ps.Subscribe(ps_pb.SubscribeRequest(topic="crash"), timeout=5):
-            got.append(m.message_id)
+    got, error = await subscribe_until_error(env, "crash")
     assert got == ["0", "1", "2"]
-    assert info.value.code() == grpc.StatusCode.INTERNAL
-    assert SECRET not in (info.value.details() or "")
-    assert (info.value.details() or "").startswith("internal error (request id ")
+    assert error.code() == grpc.StatusCode.INTERNAL
+    assert SECRET not in (error.details() or "")
+    assert (error.details() or "").startswith("internal error (request id ")
 
 
 async def test_stream_write_style_handler(env: Env) -> None:
-    got: list[str] = []
-    with pytest.raises(grpc.aio.AioRpcError) as info:
-        async for m in env.ps.Subscribe(ps_pb.SubscribeRequest(topic="write"), timeout=5):
-            got.append(m.message_id)
+    got, error = await subscribe_until_error(env, "write")
     assert got == ["0", "1"]
-    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
 
 
 async def test_stream_metrics_and_log(env: Env, caplog: pytest.LogCaptureFixture) -> None:
@@ -213,3 +214,11 @@ async def test_stream_metrics_and_log(env: Env, caplog: pytest.LogCaptureFixture
     assert sample("prism_requests_total", method=method, code="OK") == before + 1
     rec = [r for r in caplog.records if r.name == "prism.access"][-1]
     assert rec.prism["messages"] == 3 and rec.prism["method"] == method  # type: ignore[attr-defined]
+
+
+def test_observing_interceptor_hooks_must_be_overridden() -> None:
+    base: ObservingInterceptor[float] = ObservingInterceptor()
+    with pytest.raises(NotImplementedError):
+        base.begin(GET, None)
+    with pytest.raises(NotImplementedError):
+        base.finish(GET, 0.0, grpc.StatusCode.OK, None)

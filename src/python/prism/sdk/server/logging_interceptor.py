@@ -8,10 +8,10 @@ the message as ``key=value`` pairs, greppable either way.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
 
@@ -20,7 +20,7 @@ from prism.sdk.server.request_id import (
     reset_request_id,
     set_request_id,
 )
-from prism.sdk.server.wrapping import WrappingInterceptor, final_code
+from prism.sdk.server.wrapping import ObservingInterceptor
 
 ACCESS_LOGGER = "prism.access"
 # Probes and tooling call these constantly; their successful calls are logged at DEBUG only.
@@ -43,7 +43,13 @@ CLIENT_CODES = frozenset(
 )
 
 
-class LoggingInterceptor(WrappingInterceptor):
+class _CallState(NamedTuple):
+    request_id: str
+    token: contextvars.Token[str | None]
+    start: float
+
+
+class LoggingInterceptor(ObservingInterceptor[_CallState]):
     """Logs each finished RPC; sets the request id every inner interceptor and handler sees.
 
     Must be the outermost SDK interceptor so it sees the final status code and the full latency.
@@ -58,46 +64,15 @@ class LoggingInterceptor(WrappingInterceptor):
         self._log = logger or logging.getLogger(ACCESS_LOGGER)
         self._quiet = tuple(f"/{s}/" for s in quiet_services)
 
-    async def around_unary(
-        self,
-        method: str,
-        call: Callable[[], Awaitable[Any]],
-        context: grpc.aio.ServicerContext,
-    ) -> Any:
+    def begin(self, method: str, context: grpc.aio.ServicerContext) -> _CallState:
         request_id = request_id_from_context(context)
-        token = set_request_id(request_id)
-        start = time.perf_counter()
-        error: BaseException | None = None
-        try:
-            return await call()
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            self._emit(request_id, method, final_code(context, error), start, None)
-            reset_request_id(token)
+        return _CallState(request_id, set_request_id(request_id), time.perf_counter())
 
-    async def around_stream(
-        self,
-        method: str,
-        call: Callable[[], AsyncIterator[Any]],
-        context: grpc.aio.ServicerContext,
-    ) -> AsyncIterator[Any]:
-        request_id = request_id_from_context(context)
-        token = set_request_id(request_id)
-        start = time.perf_counter()
-        error: BaseException | None = None
-        sent = 0
-        try:
-            async for item in call():
-                sent += 1
-                yield item
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            self._emit(request_id, method, final_code(context, error), start, sent)
-            reset_request_id(token)
+    def finish(
+        self, method: str, state: _CallState, code: grpc.StatusCode, messages: int | None
+    ) -> None:
+        self._emit(state.request_id, method, code, state.start, messages)
+        reset_request_id(state.token)
 
     def _emit(
         self,

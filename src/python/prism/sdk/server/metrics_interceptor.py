@@ -10,13 +10,12 @@ registry.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
 
 from prism.sdk.metrics import get_or_create_counter, get_or_create_histogram
-from prism.sdk.server.wrapping import WrappingInterceptor, final_code
+from prism.sdk.server.wrapping import ObservingInterceptor
 
 REQUESTS_TOTAL = "prism_requests_total"
 REQUEST_DURATION = "prism_request_duration_seconds"
@@ -39,7 +38,7 @@ DURATION_BUCKETS = (
 )
 
 
-class MetricsInterceptor(WrappingInterceptor):
+class MetricsInterceptor(ObservingInterceptor[float]):
     """Counts each RPC by method and final code and observes its duration."""
 
     def __init__(self) -> None:
@@ -56,38 +55,13 @@ class MetricsInterceptor(WrappingInterceptor):
         self._counters: dict[tuple[str, grpc.StatusCode], Any] = {}
         self._histograms: dict[str, Any] = {}
 
-    async def around_unary(
-        self,
-        method: str,
-        call: Callable[[], Awaitable[Any]],
-        context: grpc.aio.ServicerContext,
-    ) -> Any:
-        start = time.perf_counter()
-        error: BaseException | None = None
-        try:
-            return await call()
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            self._record(method, final_code(context, error), start)
+    def begin(self, method: str, context: grpc.aio.ServicerContext) -> float:
+        return time.perf_counter()
 
-    async def around_stream(
-        self,
-        method: str,
-        call: Callable[[], AsyncIterator[Any]],
-        context: grpc.aio.ServicerContext,
-    ) -> AsyncIterator[Any]:
-        start = time.perf_counter()
-        error: BaseException | None = None
-        try:
-            async for item in call():
-                yield item
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            self._record(method, final_code(context, error), start)
+    def finish(
+        self, method: str, state: float, code: grpc.StatusCode, messages: int | None
+    ) -> None:
+        self._record(method, code, state)
 
     def _record(self, method: str, code: grpc.StatusCode, start: float) -> None:
         # Label children are cached: .labels() takes a lock and builds a key on every call.
