@@ -232,6 +232,7 @@ class ReferencePubSub(pubsub_basic_pb2_grpc.PubSubBasicInterfaceServicer):
 
     async def Unsubscribe(self, request: Any, context: Any) -> pubsub_basic_pb2.UnsubscribeResponse:
         await self.check(context, request)
+        await checked(context, lambda: validate_name("subscriber_id", request.subscriber_id))
         group = self.groups.get((request.namespace, request.topic), {}).pop(
             request.subscriber_id, None
         )

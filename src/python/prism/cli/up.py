@@ -24,7 +24,11 @@ def add_parser(commands: Any) -> None:
     p.add_argument("-c", "--config", help="proxy config YAML (default: MemStore namespace)")
     p.add_argument("--host", help="address to listen on (default: config or 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on, 0 = any (default: config or 8980)")
-    p.add_argument("--log-level", default="INFO", help="proxy and plugin log level")
+    p.add_argument(
+        "--log-level",
+        default="INFO",
+        help="the proxy's log level (a plugin's own: PRISM_<PLUGIN>_LOG_LEVEL)",
+    )
     p.set_defaults(func=run)
 
 

@@ -141,8 +141,8 @@ async def _run(
                 payload_size=args.payload_size,
                 classifiers=opened.classifiers,
             )
-        await scenario.setup()
-        try:
+        try:  # teardown copes with a partial setup (e.g. the second subscriber failed)
+            await scenario.setup()
             runner = Runner(
                 profile,
                 scenario,

@@ -73,8 +73,10 @@ class PluginProcess:
         full_env.update(env or {})
         full_env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         full_env.setdefault("PYTHONUNBUFFERED", "1")
+        # The first call probes setpriv with a subprocess: keep it off the event loop.
+        prefix = await asyncio.to_thread(_die_with_parent_prefix)
         proc = await asyncio.create_subprocess_exec(
-            *_die_with_parent_prefix(),
+            *prefix,
             sys.executable,
             "-m",
             module,

@@ -168,6 +168,7 @@ class PubSubServicer(pubsub_basic_pb2_grpc.PubSubBasicInterfaceServicer):
     ) -> pubsub_basic_pb2.UnsubscribeResponse:
         validate_name("namespace", request.namespace)
         validate_name("topic", request.topic)
+        validate_name("subscriber_id", request.subscriber_id)
         key = (request.namespace, request.topic, request.subscriber_id)
         streams = self._streams.get(key, set())
         for stream in streams:

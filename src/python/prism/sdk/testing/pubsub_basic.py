@@ -133,6 +133,12 @@ class PubSubBasicConformance(ConformanceBase):
             topic = "t" * (MAX_NAME_BYTES + 1)
             await ps.expect(INVALID, ps.publish_call(topic, b"x"), "Publish(oversized topic)")
 
+    async def test_unsubscribe_empty_subscriber_is_invalid(
+        self, prism_channel: Any, prism_namespace: str
+    ) -> None:
+        async with self.pubsub(prism_channel, prism_namespace) as ps:
+            await ps.expect(INVALID, ps.unsubscribe(unique("topic"), ""), "Unsubscribe(empty id)")
+
     async def test_subscribe_empty_topic_is_invalid(
         self, prism_channel: Any, prism_namespace: str
     ) -> None:
