@@ -32,8 +32,8 @@ class RedisPlugin(Plugin[RedisSettings]):
         return CLASSIFIERS
 
     async def initialize(self) -> None:
-        # Settings may have been replaced by Initialize overrides: build the backend now.
-        self.backend = self.store.backend = self.broker.backend = Backend(self.settings)
+        if self.backend.settings is not self.settings:  # replaced by Initialize overrides
+            self.backend = self.store.backend = self.broker.backend = Backend(self.settings)
         # "redis" pings (critical), "pool" is DEGRADED above 90% busy, breaker changes re-check.
         self.backend.register_health(self.health)
         await self.backend.start()
