@@ -92,16 +92,23 @@ def _unary(method: ContractMethod, router: Router) -> Callable[..., Any]:
 
     async def forward(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         call: Any = None
-        try:
-            upstream = router.resolve(request, service)
+
+        def start() -> Any:
+            # Creating a grpc.aio call sends it, so this runs only once the breaker admitted it.
+            nonlocal call
             call = upstream.unary[path](
                 request, timeout=context.time_remaining(), metadata=outgoing_metadata(context)
             )
             upstream.in_flight.add(call)
+            return call
+
+        try:
+            upstream = router.resolve(request, service)
             try:
-                reply: bytes = await upstream.breaker.call(lambda: call)
+                reply: bytes = await upstream.breaker.call(start)
             finally:
-                upstream.in_flight.discard(call)
+                if call is not None:
+                    upstream.in_flight.discard(call)
             return reply
         except grpc.aio.AioRpcError as exc:
             await context.abort(exc.code(), exc.details() or "")
