@@ -21,7 +21,8 @@ import grpc
 from prism.proxy.contract import ContractMethod
 from prism.proxy.upstream import Upstream
 from prism.proxy.wire import WireError, read_namespace
-from prism.sdk.errors import CircuitOpenError
+from prism.sdk.errors import CircuitOpenError, InvalidArgumentError
+from prism.sdk.limits import quoted, validate_name
 from prism.sdk.resilience import BreakerState
 
 # Headers gRPC sets itself: forwarding them would be rejected or wrong.
@@ -57,11 +58,15 @@ class Router:
             raise Reject(grpc.StatusCode.INVALID_ARGUMENT, f"malformed request: {exc}") from exc
         upstream = self.routes.get(namespace)
         if upstream is None:
-            if not namespace:
-                raise Reject(grpc.StatusCode.INVALID_ARGUMENT, "namespace is required")
+            # Configured names are valid, so only a miss pays for validation.
+            try:
+                validate_name("namespace", namespace)
+            except InvalidArgumentError as exc:
+                raise Reject(grpc.StatusCode.INVALID_ARGUMENT, exc.message) from exc
             raise Reject(
                 grpc.StatusCode.NOT_FOUND,
-                f"namespace {namespace!r} is not configured on this proxy (known: {self._known})",
+                f"namespace {quoted(namespace)} is not configured on this proxy "
+                f"(known: {self._known})",
             )
         if not upstream.routable:
             raise Reject(
