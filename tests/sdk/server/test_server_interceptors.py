@@ -114,6 +114,16 @@ async def test_unknown_exception_is_internal_without_traceback(
     assert SECRET in caplog.text  # the trace is in the server log only
 
 
+async def test_method_the_servicer_does_not_override_is_unimplemented(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await env.ps.Ack(ps_pb.AckRequest(namespace="n"), timeout=5)  # Streamer lacks Ack
+    assert info.value.code() is grpc.StatusCode.UNIMPLEMENTED
+    assert info.value.details() == "/prism.PubSubBasicInterface/Ack is not implemented"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 async def test_generated_request_id_in_internal_message(env: Env) -> None:
     err = await get_error(env, "boom")
     rid = (err.details() or "").removeprefix("internal error (request id ").rstrip(")")

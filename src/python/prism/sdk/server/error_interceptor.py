@@ -84,6 +84,9 @@ class ErrorInterceptor(WrappingInterceptor):
         error = self.to_prism_error(exc)
         if error is not None:
             await context.abort(error.grpc_status, error.message)
+        if isinstance(exc, NotImplementedError) and context.code() is grpc.StatusCode.UNIMPLEMENTED:
+            # A generated servicer base method the plugin did not override: not a bug.
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
         request_id = request_id_from_context(context)
         self._log.error(
             "unhandled exception in %s (request id %s)",
