@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
-import pytest
 from google.protobuf.descriptor import MethodDescriptor
 
 from prism.plugins.memstore.plugin import MemStorePlugin, MemStoreSettings
@@ -118,5 +117,7 @@ async def test_memstore_direct_and_through_the_proxy() -> None:
 
 
 async def test_redis_direct_and_through_the_proxy(redis_shared: RedisServer) -> None:
-    settings = load_settings(RedisSettings, environ={}, overrides={"port": 0, "addr": redis_shared.addr})
+    settings = load_settings(
+        RedisSettings, environ={}, overrides={"port": 0, "addr": redis_shared.addr}
+    )
     await _fuzz(RedisPlugin(settings), seed=2)

@@ -43,6 +43,7 @@ def _scalar(field: FieldDescriptor, rng: random.Random) -> object:
     if t in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
         return rng.choice((0.0, 1.5, -3.0, 1e30, float("inf")))
     if t == FieldDescriptor.TYPE_ENUM:
+        assert field.enum_type is not None
         return rng.choice(field.enum_type.values).number
     lo, hi = _INT_RANGES[t]
     return rng.choice((0, 1, lo, hi, rng.randint(lo, hi)))
@@ -56,7 +57,10 @@ def random_message(descriptor: Descriptor, rng: random.Random) -> Message:
             continue
         target = getattr(message, field.name)
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            key_f, value_f = field.message_type.fields_by_name["key"], field.message_type.fields_by_name["value"]
+            key_f, value_f = (
+                field.message_type.fields_by_name["key"],
+                field.message_type.fields_by_name["value"],
+            )
             for _ in range(rng.randint(0, 3)):
                 key = _scalar(key_f, rng)
                 if value_f.message_type is not None:

@@ -10,8 +10,8 @@ from prism.sdk.errors import InvalidArgumentError
 from prism.sdk.limits import (
     MAX_KEY_BYTES,
     MAX_NAME_BYTES,
-    MAX_TTL_SECONDS,
     MAX_QUOTED_CHARS,
+    MAX_TTL_SECONDS,
     MAX_VALUE_BYTES,
     quoted,
     validate_key,

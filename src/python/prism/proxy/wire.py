@@ -95,4 +95,3 @@ def _fields(data: bytes, pos: int, group: int, depth: int) -> tuple[str, int]:
     if group:
         raise WireError(f"group {group} is not closed")
     return found, pos
-
