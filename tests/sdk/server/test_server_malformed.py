@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -12,7 +11,7 @@ from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import MethodDescriptor
 
 from prism.plugins.memstore.plugin import MemStorePlugin, MemStoreSettings
-from prism.sdk.plugin import serve_plugin
+from prism.sdk.testing import running_plugin
 
 # A valid namespace, then a length-delimited field whose length varint is cut off: no
 # message type parses it.
@@ -24,37 +23,13 @@ SERVED_TOO = (
 )
 
 
-class _Line:
-    def __init__(self) -> None:
-        self.text = ""
-        self.seen = asyncio.Event()
-
-    def write(self, s: str) -> int:
-        self.text += s
-        self.seen.set()
-        return len(s)
-
-    def flush(self) -> None:
-        pass
-
-
 @pytest.fixture
 async def plugin_channel() -> AsyncIterator[tuple[grpc.aio.Channel, list[str]]]:
-    plugin = MemStorePlugin(MemStoreSettings())
+    plugin = MemStorePlugin(MemStoreSettings(port=0))
     services = [b.name for b in plugin.servicers()] + list(SERVED_TOO)
-    shutdown, out = asyncio.Event(), _Line()
-    task = asyncio.ensure_future(
-        serve_plugin(plugin, shutdown=shutdown, handle_signals=False, out=out)  # type: ignore[arg-type]
-    )
-    await asyncio.wait_for(out.seen.wait(), 10)
-    port = int(out.text.strip().rsplit(":", 1)[1])
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        yield channel, services
-    finally:
-        await channel.close()
-        shutdown.set()
-        await task
+    async with running_plugin(plugin) as address:
+        async with grpc.aio.insecure_channel(address) as channel:
+            yield channel, services
 
 
 def _methods(services: list[str]) -> list[MethodDescriptor]:
