@@ -164,11 +164,13 @@ def test_service_the_plugin_lacks_is_unimplemented(channel: grpc.Channel) -> Non
 
 def test_request_id_reaches_the_plugin(gateway: Gateway, channel: grpc.Channel) -> None:
     stub = kv_grpc.KeyValueBasicInterfaceStub(channel)
-    stub.Exists(
-        kv.ExistsRequest(namespace="default", key="x"),
-        metadata=(("x-request-id", "rid-proxy-test-42"),),
-    )
-    # The plugin's access log (inherited stderr) names the id it received.
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Get(
+            kv.GetRequest(namespace="default", key="no-such-key"),
+            metadata=(("x-request-id", "rid-proxy-test-42"),),
+        )
+    assert info.value.code() is grpc.StatusCode.NOT_FOUND
+    # The plugin's access log (inherited stderr; failed calls are always logged) names the id.
     import time
 
     deadline = time.monotonic() + 5

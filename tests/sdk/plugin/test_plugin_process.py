@@ -152,3 +152,24 @@ def test_minimal_example_is_at_most_40_lines() -> None:
 
     with open(example.__file__, encoding="utf-8") as f:
         assert len(f.read().splitlines()) <= 40
+
+
+async def _access_lines(*flags: str) -> list[str]:
+    """The access log lines of a plugin process that served one Set and one Get."""
+    async with plugin_process("-m", EXAMPLE, "--port", "0", *flags) as proc:
+        address = (await first_line(proc)).strip().rsplit(" ", 1)[1]
+        async with grpc.aio.insecure_channel(address) as channel:
+            kv = kv_grpc.KeyValueBasicInterfaceStub(channel)
+            await kv.Set(kv_pb.SetRequest(namespace="default", key="a", value=b"1"), timeout=10)
+            await kv.Get(kv_pb.GetRequest(namespace="default", key="a"), timeout=10)
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        return [line for line in (await stderr_text(proc)).splitlines() if "prism.access" in line]
+
+
+async def test_access_log_flag_logs_every_call_default_samples() -> None:
+    assert await _access_lines() == []  # two fast successes: below the 1-in-100 sample
+    lines = await _access_lines("--access-log")
+    assert len(lines) == 2
+    assert "/prism.KeyValueBasicInterface/Set code=OK" in lines[0]
+    assert "/prism.KeyValueBasicInterface/Get code=OK" in lines[1]

@@ -18,9 +18,8 @@ from prism.interfaces import keyvalue_ttl_pb2_grpc as ttl_grpc
 from prism.interfaces import pubsub_basic_pb2 as ps_pb
 from prism.interfaces import pubsub_basic_pb2_grpc as ps_grpc
 from prism.sdk.errors import PrismError, UnavailableError
-from prism.sdk.server import PluginServer, ServiceBinding
+from prism.sdk.server import AccessLog, PluginServer, ServiceBinding
 from prism.sdk.server.log_format import JsonFormatter
-from prism.sdk.server.wrapping import ObservingInterceptor
 from sdk.server.server_fakes import (
     SECRET,
     BackendDown,
@@ -50,7 +49,9 @@ class Env:
 async def env() -> AsyncIterator[Env]:
     servicer = DictKV()
     server = PluginServer(
-        [kv_binding(servicer), ps_binding(Streamer())], classifiers=[classify_backend]
+        [kv_binding(servicer), ps_binding(Streamer())],
+        classifiers=[classify_backend],
+        access_log=AccessLog(every=1),
     )
     port = await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
@@ -241,9 +242,63 @@ async def test_stream_metrics_and_log(env: Env, caplog: pytest.LogCaptureFixture
     assert rec.prism["messages"] == 3 and rec.prism["method"] == method  # type: ignore[attr-defined]
 
 
-def test_observing_interceptor_hooks_must_be_overridden() -> None:
-    base: ObservingInterceptor[float] = ObservingInterceptor()
-    with pytest.raises(NotImplementedError):
-        base.begin(GET, None)
-    with pytest.raises(NotImplementedError):
-        base.finish(GET, 0.0, grpc.StatusCode.OK, None)
+async def served_kv(access_log: AccessLog) -> tuple[PluginServer, DictKV, int]:
+    servicer = DictKV()
+    server = PluginServer([kv_binding(servicer)], access_log=access_log)
+    return server, servicer, await server.start()
+
+
+def access_codes(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.prism["code"] for r in caplog.records if r.name == "prism.access"]  # type: ignore[attr-defined]
+
+
+async def test_default_access_log_has_errors_and_one_in_n_successes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="prism.access")
+    server, _, port = await served_kv(AccessLog(every=5))
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = kv_grpc.KeyValueBasicInterfaceStub(channel)
+            await stub.Set(kv_pb.SetRequest(key="k", value=b"1"), timeout=5)
+            for _ in range(9):
+                await stub.Get(kv_pb.GetRequest(key="k"), timeout=5)
+            with pytest.raises(grpc.aio.AioRpcError):
+                await stub.Get(kv_pb.GetRequest(key="missing"), timeout=5)
+            with pytest.raises(grpc.aio.AioRpcError):
+                await stub.Get(kv_pb.GetRequest(key="boom"), timeout=5)
+    finally:
+        await server.stop(1.0)
+    # 10 fast successes: the 5th and the 10th are logged; both failures always are.
+    assert access_codes(caplog) == ["OK", "OK", "NOT_FOUND", "INTERNAL"]
+
+
+async def test_slow_calls_are_always_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="prism.access")
+    server, _, port = await served_kv(AccessLog(every=0, slow_seconds=0.0))
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = kv_grpc.KeyValueBasicInterfaceStub(channel)
+            await stub.Set(kv_pb.SetRequest(key="k", value=b"1"), timeout=5)
+    finally:
+        await server.stop(1.0)
+    assert access_codes(caplog) == ["OK"]
+
+
+async def test_no_fast_successes_logged_with_every_zero(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="prism.access")
+    server, servicer, port = await served_kv(AccessLog(every=0))
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = kv_grpc.KeyValueBasicInterfaceStub(channel)
+            await stub.Set(kv_pb.SetRequest(key="k", value=b"1"), timeout=5)
+            await stub.Get(kv_pb.GetRequest(key="k"), metadata=(("x-request-id", "r-7"),))
+    finally:
+        await server.stop(1.0)
+    assert access_codes(caplog) == []
+    assert servicer.seen_request_id == "r-7"  # still there for handlers, logged or not
+
+
+def test_access_log_rejects_negative_every() -> None:
+    with pytest.raises(ValueError, match="every must be >= 0"):
+        AccessLog(every=-1)

@@ -33,6 +33,15 @@ class PluginSettings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL.")
     log_format: Literal["text", "json"] = "text"
+    access_log_every: int = Field(
+        default=100,
+        ge=0,
+        description="Access log: 1 in N fast successful calls (1 = all, 0 = none); failed and "
+        "slow calls are always logged. The --access-log flag sets 1.",
+    )
+    access_log_slow: Duration = Field(
+        default=0.1, description="Access log: calls at least this slow are always logged."
+    )
     metrics_port: int | None = Field(
         default=None, ge=0, le=65535, description="Prometheus /metrics port (None = disabled)."
     )

@@ -15,7 +15,16 @@ from prism.sdk.deadline._scope import (
     check_deadline,
     current_deadline,
     deadline_scope,
+    pop_deadline,
+    push_deadline,
     time_remaining,
 )
 
-__all__ = ["check_deadline", "current_deadline", "deadline_scope", "time_remaining"]
+__all__ = [
+    "check_deadline",
+    "current_deadline",
+    "deadline_scope",
+    "pop_deadline",
+    "push_deadline",
+    "time_remaining",
+]

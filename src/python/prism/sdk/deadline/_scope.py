@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 from prism.sdk.errors import DeadlineExceededError
 
@@ -25,6 +25,21 @@ def time_remaining() -> float | None:
     return max(0.0, deadline - time.monotonic())
 
 
+def push_deadline(timeout: float) -> Token[float | None]:
+    """Enter a deadline ``timeout`` seconds from now (the earlier one wins); undo with pop.
+
+    :func:`deadline_scope` without the generator, for the server's per-call path.
+    """
+    candidate = time.monotonic() + timeout
+    outer = _deadline.get()
+    return _deadline.set(candidate if outer is None or candidate < outer else outer)
+
+
+def pop_deadline(token: Token[float | None]) -> None:
+    """Leave the deadline entered by :func:`push_deadline`."""
+    _deadline.reset(token)
+
+
 @contextmanager
 def deadline_scope(timeout: float | None) -> Iterator[float | None]:
     """Run the block with a deadline ``timeout`` seconds from now.
@@ -32,16 +47,11 @@ def deadline_scope(timeout: float | None) -> Iterator[float | None]:
     ``None`` adds no bound (an outer deadline still applies). When a deadline is already
     active the earlier of the two wins. Yields the effective deadline.
     """
-    outer = _deadline.get()
-    effective = outer
-    if timeout is not None:
-        candidate = time.monotonic() + timeout
-        effective = candidate if outer is None else min(outer, candidate)
-    token = _deadline.set(effective)
+    token = _deadline.set(_deadline.get()) if timeout is None else push_deadline(timeout)
     try:
-        yield effective
+        yield _deadline.get()
     finally:
-        _deadline.reset(token)
+        pop_deadline(token)
 
 
 def check_deadline() -> None:

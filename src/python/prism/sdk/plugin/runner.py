@@ -23,7 +23,7 @@ from prism.sdk.plugin.base import Plugin
 from prism.sdk.plugin.gate import PluginStateInterceptor
 from prism.sdk.plugin.lifecycle import LifecycleServicer
 from prism.sdk.plugin.runtime import DrainAware, PluginRuntime
-from prism.sdk.server import PluginServer, configure_logging
+from prism.sdk.server import AccessLog, PluginServer, configure_logging
 
 _log = logging.getLogger(__name__)
 
@@ -46,6 +46,11 @@ def parse_args(plugin_cls: type[Plugin[Any]], argv: Sequence[str] | None) -> arg
         action="store_true",
         help="wait for Initialize/Start over LifecycleInterface instead of starting at once",
     )
+    parser.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log every call (default: failed and slow calls, and 1 in access_log_every others)",
+    )
     return parser.parse_args(argv)
 
 
@@ -60,6 +65,8 @@ def run_plugin(plugin_cls: type[Plugin[Any]], argv: Sequence[str] | None = None)
         overrides["host"] = args.host
     if args.port is not None:
         overrides["port"] = args.port
+    if args.access_log:
+        overrides["access_log_every"] = 1
     try:
         settings = load_settings(plugin_cls.settings_class, overrides=overrides)
     except ConfigError as exc:
@@ -106,6 +113,9 @@ async def serve_plugin(
         metrics_port=settings.metrics_port,
         interceptors=[PluginStateInterceptor(runtime, names)],
         classifiers=plugin.classifiers(),
+        access_log=AccessLog(
+            every=settings.access_log_every, slow_seconds=float(settings.access_log_slow)
+        ),
     )
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()

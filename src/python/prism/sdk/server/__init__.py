@@ -6,26 +6,23 @@ deadline propagated into handlers, grpc.health.v1, server reflection and a drain
 :class:`PluginServer` provides all of it around a plugin's servicers.
 
 Why this way: grpc.aio already has the server, interceptors, health and reflection
-implementations; this package only composes them. The interceptors share one small base
-(:mod:`~prism.sdk.server.wrapping`) because grpc.aio interceptors can only swap whole method
-handlers, and wrapping streaming handlers correctly (errors raised mid-stream) is easy to get
-wrong once per interceptor. Each interceptor lives in its own module and does one thing.
+implementations; this package only composes them. The per-call work runs in one wrapper per
+method built at registration (:mod:`~prism.sdk.server.middleware`), not as a chain of grpc.aio
+interceptors, because it runs on every call; each concern it orders lives in its own module
+(access log, metrics, error mapping, request id). A plugin's own interceptors subclass
+:class:`WrappingInterceptor`, which handles the four call shapes once.
 """
 
-from prism.sdk.server.deadline_interceptor import DeadlineInterceptor
-from prism.sdk.server.error_interceptor import ErrorInterceptor
+from prism.sdk.server.access_log import ACCESS_LOGGER, AccessLog
+from prism.sdk.server.error_mapping import ErrorMapper
 from prism.sdk.server.log_format import JsonFormatter, LogFormat, configure_logging
-from prism.sdk.server.logging_interceptor import ACCESS_LOGGER, LoggingInterceptor
-from prism.sdk.server.metrics_interceptor import (
-    REQUEST_DURATION,
-    REQUESTS_TOTAL,
-    MetricsInterceptor,
-)
+from prism.sdk.server.middleware import Middleware
 from prism.sdk.server.request_id import (
     REQUEST_ID_METADATA_KEY,
     current_request_id,
     new_request_id,
 )
+from prism.sdk.server.request_metrics import REQUEST_DURATION, REQUESTS_TOTAL
 from prism.sdk.server.server import MAX_MESSAGE_BYTES, PluginServer, ServiceBinding
 from prism.sdk.server.wrapping import WrappingInterceptor
 
@@ -35,12 +32,11 @@ __all__ = [
     "REQUESTS_TOTAL",
     "REQUEST_DURATION",
     "REQUEST_ID_METADATA_KEY",
-    "DeadlineInterceptor",
-    "ErrorInterceptor",
+    "AccessLog",
+    "ErrorMapper",
     "JsonFormatter",
     "LogFormat",
-    "LoggingInterceptor",
-    "MetricsInterceptor",
+    "Middleware",
     "PluginServer",
     "ServiceBinding",
     "WrappingInterceptor",

@@ -3,10 +3,10 @@
 grpc.aio runs a method's request deserializer before any interceptor code, and an exception
 there (protobuf's ``DecodeError`` for a truncated field or a non-UTF-8 string) is answered
 with UNKNOWN ``Unexpected <class ...DecodeError>`` and a traceback in the log. A deserializer
-cannot abort the call, so :func:`tolerate_malformed` swaps in one that returns a
-:class:`MalformedRequest` marker instead, and wraps the handler's behaviour to raise
-:class:`~prism.sdk.errors.InvalidArgumentError` when it meets one: the error interceptor then
-answers it like any other bad input.
+cannot abort the call, so :func:`tolerant_deserializer` makes one that returns a
+:class:`MalformedRequest` marker instead, and the server's per-call wrapper raises
+:class:`~prism.sdk.errors.InvalidArgumentError` when it meets one (:func:`reject_malformed`),
+answered like any other bad input.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import grpc
 from google.protobuf.message import DecodeError
 
 from prism.sdk.errors import InvalidArgumentError
@@ -51,46 +50,23 @@ def _tolerant(deserializer: Deserializer) -> Deserializer:
     return deserialize
 
 
-def _reject(request: Any) -> Any:
-    if isinstance(request, MalformedRequest):
+def reject_malformed(request: Any) -> None:
+    """Raise InvalidArgumentError if ``request`` stands for bytes that did not parse."""
+    if type(request) is MalformedRequest:
         raise InvalidArgumentError(request.message)
-    return request
 
 
-def _single(behavior: Callable[..., Any]) -> Callable[..., Any]:
-    def checked(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return behavior(_reject(request), context)
-
-    return checked
-
-
-async def _checked_iterator(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+async def checked_requests(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """``requests`` (a client stream), rejecting the first one that did not parse."""
     async for request in requests:
-        yield _reject(request)
+        reject_malformed(request)
+        yield request
 
 
-def _streamed(behavior: Callable[..., Any]) -> Callable[..., Any]:
-    def checked(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
-        return behavior(_checked_iterator(requests), context)
+def tolerant_deserializer(deserializer: Deserializer | None) -> Deserializer | None:
+    """``deserializer`` returning a :class:`MalformedRequest` instead of raising DecodeError.
 
-    return checked
-
-
-def tolerate_malformed(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-    """``handler`` with a deserializer that never raises DecodeError (see module docstring).
-
-    The wrapped behaviours raise InvalidArgumentError from inside the call, so they must be
-    wrapped again by an interceptor that maps exceptions to statuses.
+    The handler must then call :func:`reject_malformed` (or iterate :func:`checked_requests`)
+    inside an error mapper, which answers INVALID_ARGUMENT.
     """
-    deserializer = handler.request_deserializer
-    if deserializer is None:
-        return handler
-    ser = handler.response_serializer
-    safe = _tolerant(deserializer)
-    if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(_single(handler.unary_unary), safe, ser)
-    if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(_single(handler.unary_stream), safe, ser)
-    if handler.stream_unary is not None:
-        return grpc.stream_unary_rpc_method_handler(_streamed(handler.stream_unary), safe, ser)
-    return grpc.stream_stream_rpc_method_handler(_streamed(handler.stream_stream), safe, ser)
+    return None if deserializer is None else _tolerant(deserializer)

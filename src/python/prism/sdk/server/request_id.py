@@ -1,41 +1,56 @@
-"""Per-request id, shared by the interceptors through a contextvar.
+"""Per-request id, shared by the middleware and handlers through a contextvar.
 
-The logging interceptor decides the id once (the caller's ``x-request-id`` metadata, else a
-fresh one) and every later interceptor and handler reads the same value, so a log line, an
-INTERNAL error message and the server-side traceback can all be matched up.
+The id is the caller's ``x-request-id`` metadata, else a fresh random one, so an access log
+line, an INTERNAL error message and the server-side traceback can all be matched up. It is
+worked out lazily, the first time something asks: most calls are neither logged nor failed,
+and parsing metadata and drawing random bytes for every one of them would be wasted work.
 """
 
 from __future__ import annotations
 
 import contextvars
 import os
-
-import grpc
+from typing import Any
 
 REQUEST_ID_METADATA_KEY = "x-request-id"
 _MAX_ID_CHARS = 128
 
-_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "prism_request_id", default=None
-)
+
+class _Call:
+    """The call being handled in this context; its id once someone asked for it."""
+
+    __slots__ = ("context", "request_id")
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+        self.request_id: str | None = None
+
+
+_call: contextvars.ContextVar[_Call | None] = contextvars.ContextVar("prism_call", default=None)
+
+
+def begin_call(context: Any) -> contextvars.Token[_Call | None]:
+    """Make ``context``'s call current; returns the token for :func:`end_call`."""
+    return _call.set(_Call(context))
+
+
+def end_call(token: contextvars.Token[_Call | None]) -> None:
+    """Restore the previous call (tolerates a token from another context)."""
+    try:
+        _call.reset(token)
+    except ValueError:
+        _call.set(None)
 
 
 def current_request_id() -> str | None:
     """The id of the request being handled in this context, if any."""
-    return _request_id.get()
-
-
-def set_request_id(request_id: str) -> contextvars.Token[str | None]:
-    """Make ``request_id`` current; returns the token to reset it with."""
-    return _request_id.set(request_id)
-
-
-def reset_request_id(token: contextvars.Token[str | None]) -> None:
-    """Restore the previous request id (tolerates a token from another context)."""
-    try:
-        _request_id.reset(token)
-    except ValueError:
-        _request_id.set(None)
+    call = _call.get()
+    if call is None:
+        return None
+    request_id = call.request_id
+    if request_id is None:
+        request_id = call.request_id = _from_metadata(call.context) or new_request_id()
+    return request_id
 
 
 def new_request_id() -> str:
@@ -43,13 +58,9 @@ def new_request_id() -> str:
     return os.urandom(16).hex()
 
 
-def request_id_from_context(context: grpc.aio.ServicerContext) -> str:
-    """The current id, else the caller's ``x-request-id`` (trimmed), else a new one."""
-    current = _request_id.get()
-    if current:
-        return current
+def _from_metadata(context: Any) -> str | None:
     for key, value in context.invocation_metadata() or ():
         if key == REQUEST_ID_METADATA_KEY and value:
             text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
             return text[:_MAX_ID_CHARS]
-    return new_request_id()
+    return None

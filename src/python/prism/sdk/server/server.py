@@ -1,7 +1,7 @@
 """PluginServer: a plugin's contract servicers on a grpc.aio server with the SDK's middleware.
 
 Every plugin needs the same server: bound to loopback by default (the proxy is local), the
-standard interceptor stack (access log, metrics, error mapping, deadline propagation),
+standard per-call middleware (access log, metrics, error mapping, deadline propagation),
 grpc.health.v1 and server reflection for its services, an optional Prometheus endpoint, and a
 graceful stop that drains in-flight calls. Keeping that here means a plugin only supplies its
 servicers, and all plugins behave the same on the wire.
@@ -22,11 +22,10 @@ from prometheus_client import start_http_server
 
 from prism.sdk.errors import Classifier
 from prism.sdk.health import GrpcHealthService, HealthChecker
-from prism.sdk.server.deadline_interceptor import DeadlineInterceptor
-from prism.sdk.server.error_interceptor import ErrorInterceptor
-from prism.sdk.server.logging_interceptor import LoggingInterceptor
-from prism.sdk.server.metrics_interceptor import MetricsInterceptor
+from prism.sdk.server.access_log import AccessLog
+from prism.sdk.server.middleware import Middleware
 from prism.sdk.server.reflection import enable_server_reflection
+from prism.sdk.server.wrapping import WrappingInterceptor
 
 _log = logging.getLogger(__name__)
 
@@ -49,12 +48,61 @@ class ServiceBinding:
     name: str
 
 
-class PluginServer:
-    """A grpc.aio server with the SDK interceptors, health, reflection and metrics endpoint.
+Wrap = Callable[[grpc.RpcMethodHandler, str], grpc.RpcMethodHandler]
 
-    Interceptor order (outermost first): logging, metrics, errors, ``interceptors`` (e.g. the
-    plugin state gate), deadline. Logging and metrics therefore see the final status code that
-    the error interceptor chose.
+
+class _CachingGenericHandler(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc is untyped
+    """A generated service's generic handler, each method's handler wrapped on first use.
+
+    Generated handlers answer the same handler for a method every time, so the wrapped one is
+    kept: later calls cost one dict lookup.
+    """
+
+    def __init__(self, inner: grpc.GenericRpcHandler, wrap: Wrap) -> None:
+        self._inner = inner
+        self._wrap = wrap
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+
+    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        method: str = details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            handler = self._inner.service(details)
+            if handler is None:
+                return None
+            wrapped = self._wrapped[method] = self._wrap(handler, method)
+        return wrapped
+
+
+class _WrappingRegistrar:
+    """Stands in for the server in ``add_XServicer_to_server``: every handler gets wrapped."""
+
+    def __init__(self, server: grpc.aio.Server, wrap: Wrap) -> None:
+        self._server = server
+        self._wrap = wrap
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers(
+            tuple(_CachingGenericHandler(h, self._wrap) for h in handlers)
+        )
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
+    ) -> None:
+        self._server.add_registered_method_handlers(
+            service, {name: self._wrap(h, f"/{service}/{name}") for name, h in handlers.items()}
+        )
+
+
+class PluginServer:
+    """A grpc.aio server with the SDK middleware, health, reflection and metrics endpoint.
+
+    Every method handler is wrapped once, at registration: ``interceptors`` that are
+    :class:`WrappingInterceptor` s (e.g. the plugin state gate) innermost, then the SDK
+    :class:`~prism.sdk.server.middleware.Middleware` (request id, deadline, error mapping,
+    metrics, access log), so metrics and the access log see the final status code. Other
+    grpc.aio interceptors run as usual, before all of that. ``access_log`` sets the access log
+    policy (default: errors, slow calls and 1 in 100 others).
     """
 
     def __init__(
@@ -69,6 +117,7 @@ class PluginServer:
         classifiers: Sequence[Classifier] = (),
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         reflection_enabled: bool = True,
+        access_log: AccessLog | None = None,
     ) -> None:
         self.host = host
         self._requested_port = port
@@ -77,7 +126,7 @@ class PluginServer:
         self.health = health if health is not None else HealthChecker()
         self._metrics_port = metrics_port
         self._interceptors = list(interceptors)
-        self._classifiers = list(classifiers)
+        self._middleware = Middleware(classifiers, access_log)
         self._max_message_bytes = max_message_bytes
         self._reflection = reflection_enabled
         self._server: grpc.aio.Server | None = None
@@ -118,15 +167,11 @@ class PluginServer:
             raise RuntimeError("cannot add services after start()")
         self._services.append(binding)
 
-    def build_interceptors(self) -> list[grpc.aio.ServerInterceptor]:
-        """The interceptor chain, outermost first."""
-        return [
-            LoggingInterceptor(),
-            MetricsInterceptor(),
-            ErrorInterceptor(self._classifiers),
-            *self._interceptors,
-            DeadlineInterceptor(),
-        ]
+    def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        for interceptor in reversed(self._interceptors):
+            if isinstance(interceptor, WrappingInterceptor):
+                handler = interceptor.wrap_handler(handler, method)
+        return self._middleware.wrap(handler, method)
 
     async def start(self) -> int:
         """Bind, register everything and start serving; returns the bound port."""
@@ -138,14 +183,16 @@ class PluginServer:
             # Without this a second process could bind the same port and silently share traffic.
             ("grpc.so_reuseport", 0),
         ]
-        server = grpc.aio.server(interceptors=self.build_interceptors(), options=options)
+        others = [i for i in self._interceptors if not isinstance(i, WrappingInterceptor)]
+        server = grpc.aio.server(interceptors=others or None, options=options)
+        registrar: Any = _WrappingRegistrar(server, self._wrap)
         for binding in self._services:
-            binding.add_to_server(binding.servicer, server)
+            binding.add_to_server(binding.servicer, registrar)
         self._health_service = GrpcHealthService(self.health, self.service_names)
-        self._health_service.add_to_server(server)
+        self._health_service.add_to_server(registrar)
         if self._reflection:
             names = [*self.service_names, HEALTH_SERVICE_NAME, REFLECTION_SERVICE_NAME]
-            enable_server_reflection(names, server)
+            enable_server_reflection(names, registrar)
         address = f"{self.host}:{self._requested_port}"
         try:
             port = int(server.add_insecure_port(address))

@@ -1,28 +1,26 @@
-"""Shared plumbing for the SDK's server interceptors.
+"""Plumbing for a plugin's own interceptors (e.g. the plugin state gate).
 
 grpc.aio interceptors only get to swap the ``RpcMethodHandler``; to run code *around* a call
-(timing, error mapping, deadline scopes) each one has to rebuild the handler with a wrapped
-behaviour for all four call shapes. That boilerplate lives here once, so every interceptor
-module only says what it does around one call: ``around_unary`` for calls with a single
-response, ``around_stream`` for calls that stream responses (including exceptions raised
-mid-stream, which a plain ``await`` wrapper would miss). Interceptors that only watch calls
-(access log, metrics) subclass :class:`ObservingInterceptor` and say what to note at the start
-and at the end of a call; working out the final status code is done here once.
+one has to rebuild the handler with a wrapped behaviour for all four call shapes. That
+boilerplate lives here once, so an interceptor only says what it does around one call:
+``around_unary`` for calls with a single response, ``around_stream`` for calls that stream
+responses (including exceptions raised mid-stream, which a plain ``await`` wrapper would miss).
+:class:`~prism.sdk.server.PluginServer` applies a WrappingInterceptor once per method when the
+service is registered (:meth:`WrappingInterceptor.wrap_handler`), so it costs no grpc.aio
+interceptor round per call; it also works as a plain grpc.aio interceptor.
 """
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import grpc
 
 UnaryBehavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 StreamBehavior = Callable[[Any, grpc.aio.ServicerContext], Any]
-S = TypeVar("S")
 
 
 async def iterate_stream_behavior(
@@ -88,6 +86,10 @@ class WrappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # 
         self._cache[method] = (handler, wrapped)
         return wrapped
 
+    def wrap_handler(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        """``handler`` wrapped for ``method``, or unchanged if this does not apply to it."""
+        return self._wrap(handler, method) if self.applies_to(method) else handler
+
     def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
         deser = handler.request_deserializer
         ser = handler.response_serializer
@@ -124,67 +126,3 @@ class WrappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # 
                 yield item
 
         return wrapped
-
-
-def final_code(context: grpc.aio.ServicerContext, exc: BaseException | None) -> grpc.StatusCode:
-    """The status code the client will see, from the context and the escaping exception."""
-    code: grpc.StatusCode | None = context.code()
-    if code is not None:
-        return code
-    if exc is None:
-        return grpc.StatusCode.OK
-    if isinstance(exc, asyncio.CancelledError):
-        return grpc.StatusCode.CANCELLED
-    return grpc.StatusCode.UNKNOWN
-
-
-class ObservingInterceptor(WrappingInterceptor, Generic[S]):
-    """Base class for interceptors that watch calls without changing them.
-
-    ``begin`` runs before the handler and returns what ``finish`` needs (a start time, ...);
-    ``finish`` runs once the call is over, however it ended, with the status code the client
-    sees and, for streaming calls, how many responses were sent (None for single responses).
-    """
-
-    def begin(self, method: str, context: grpc.aio.ServicerContext) -> S:
-        """Note the start of a call; the result is handed to :meth:`finish`."""
-        raise NotImplementedError
-
-    def finish(self, method: str, state: S, code: grpc.StatusCode, messages: int | None) -> None:
-        """Note the end of a call (must not raise: it runs in a ``finally``)."""
-        raise NotImplementedError
-
-    async def around_unary(
-        self,
-        method: str,
-        call: Callable[[], Awaitable[Any]],
-        context: grpc.aio.ServicerContext,
-    ) -> Any:
-        state = self.begin(method, context)
-        error: BaseException | None = None
-        try:
-            return await call()
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            self.finish(method, state, final_code(context, error), None)
-
-    async def around_stream(
-        self,
-        method: str,
-        call: Callable[[], AsyncIterator[Any]],
-        context: grpc.aio.ServicerContext,
-    ) -> AsyncIterator[Any]:
-        state = self.begin(method, context)
-        error: BaseException | None = None
-        sent = 0
-        try:
-            async for item in call():
-                sent += 1
-                yield item
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            self.finish(method, state, final_code(context, error), sent)

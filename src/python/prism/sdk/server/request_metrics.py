@@ -4,18 +4,17 @@
 ``prism_request_duration_seconds{method}`` records their latency, so dashboards and alerts work
 for any plugin unchanged. Metric objects come from :mod:`prism.sdk.metrics`' idempotent getters
 so several servers in one process (tests, benchmarks) share them instead of clashing in the
-registry.
+registry. Label children are looked up once per method, not per call: ``.labels()`` takes a
+lock and builds a key each time.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import grpc
 
 from prism.sdk.metrics import get_or_create_counter, get_or_create_histogram
-from prism.sdk.server.wrapping import ObservingInterceptor
 
 REQUESTS_TOTAL = "prism_requests_total"
 REQUEST_DURATION = "prism_request_duration_seconds"
@@ -38,11 +37,31 @@ DURATION_BUCKETS = (
 )
 
 
-class MetricsInterceptor(ObservingInterceptor[float]):
-    """Counts each RPC by method and final code and observes its duration."""
+class MethodMetrics:
+    """One method's label children; ``record`` runs once per call."""
+
+    __slots__ = ("_counters", "_duration", "_method", "_requests")
+
+    def __init__(self, requests: Any, duration: Any, method: str) -> None:
+        self._requests = requests
+        self._method = method
+        self._duration = duration.labels(method=method)
+        self._counters: dict[grpc.StatusCode, Any] = {}
+
+    def record(self, code: grpc.StatusCode, seconds: float) -> None:
+        counter = self._counters.get(code)
+        if counter is None:
+            counter = self._counters[code] = self._requests.labels(
+                method=self._method, code=code.name
+            )
+        counter.inc()
+        self._duration.observe(seconds)
+
+
+class RequestMetrics:
+    """The two RED metrics, handing out per-method recorders."""
 
     def __init__(self) -> None:
-        super().__init__()
         self._requests = get_or_create_counter(
             REQUESTS_TOTAL, "gRPC requests handled, by method and status code", ["method", "code"]
         )
@@ -52,25 +71,6 @@ class MetricsInterceptor(ObservingInterceptor[float]):
             ["method"],
             buckets=DURATION_BUCKETS,
         )
-        self._counters: dict[tuple[str, grpc.StatusCode], Any] = {}
-        self._histograms: dict[str, Any] = {}
 
-    def begin(self, method: str, context: grpc.aio.ServicerContext) -> float:
-        return time.perf_counter()
-
-    def finish(
-        self, method: str, state: float, code: grpc.StatusCode, messages: int | None
-    ) -> None:
-        self._record(method, code, state)
-
-    def _record(self, method: str, code: grpc.StatusCode, start: float) -> None:
-        # Label children are cached: .labels() takes a lock and builds a key on every call.
-        counter = self._counters.get((method, code))
-        if counter is None:
-            counter = self._requests.labels(method=method, code=code.name)
-            self._counters[method, code] = counter
-        histogram = self._histograms.get(method)
-        if histogram is None:
-            histogram = self._histograms[method] = self._duration.labels(method=method)
-        counter.inc()
-        histogram.observe(time.perf_counter() - start)
+    def for_method(self, method: str) -> MethodMetrics:
+        return MethodMetrics(self._requests, self._duration, method)
