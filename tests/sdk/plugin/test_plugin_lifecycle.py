@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import grpc
 import pytest
@@ -172,3 +173,28 @@ async def test_runtime_state_rules() -> None:
 
 def test_service_of() -> None:
     assert service_of("/prism.KeyValueBasicInterface/Get") == "prism.KeyValueBasicInterface"
+
+
+async def test_initialize_override_changes_the_access_log_policy(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="prism.access")
+    plugin = make_plugin()
+    task, shutdown, out = await start_serving(plugin, managed=True)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{out.port}") as channel:
+            kv = kv_grpc.KeyValueBasicInterfaceStub(channel)
+            lc = lc_grpc.LifecycleInterfaceStub(channel)
+            # A proxy config's `settings: {access_log_every: 1}` arrives this way.
+            await lc.Initialize(
+                lc_pb.InitializeRequest(config={"access_log_every": "1"}), timeout=5
+            )
+            await lc.Start(lc_pb.StartRequest(), timeout=5)
+            caplog.clear()
+            for _ in range(3):
+                await kv.Set(kv_pb.SetRequest(key="k", value=b"v"), timeout=5)
+    finally:
+        shutdown.set()
+        await asyncio.wait_for(task, 30)
+    methods = [r.prism["method"] for r in caplog.records if r.name == "prism.access"]  # type: ignore[attr-defined]
+    assert methods == ["/prism.KeyValueBasicInterface/Set"] * 3

@@ -105,6 +105,16 @@ async def serve_plugin(
             runtime.add_drain_hook(binding.servicer.on_drain_start)
     names = [b.name for b in contract]
     lifecycle = LifecycleServicer(runtime, names)
+    access_log = AccessLog()
+
+    def apply_access_log_settings() -> None:
+        current = plugin.settings
+        access_log.configure(
+            every=current.access_log_every, slow_seconds=float(current.access_log_slow)
+        )
+
+    apply_access_log_settings()
+    runtime.add_settings_listener(apply_access_log_settings)
     server = PluginServer(
         [*contract, lifecycle.binding()],
         host=settings.host,
@@ -113,9 +123,7 @@ async def serve_plugin(
         metrics_port=settings.metrics_port,
         interceptors=[PluginStateInterceptor(runtime, names)],
         classifiers=plugin.classifiers(),
-        access_log=AccessLog(
-            every=settings.access_log_every, slow_seconds=float(settings.access_log_slow)
-        ),
+        access_log=access_log,
     )
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()

@@ -66,6 +66,7 @@ class PluginRuntime:
         self._idle = asyncio.Event()
         self._idle.set()
         self._drain_hooks: list[DrainHook] = [plugin.on_drain_start]
+        self._settings_listeners: list[Callable[[], None]] = []
         self.stopped = asyncio.Event()
 
     @property
@@ -90,6 +91,13 @@ class PluginRuntime:
         ``on_drain_start`` is always the first hook. A hook that raises is logged and skipped.
         """
         self._drain_hooks.append(hook)
+
+    def add_settings_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after Initialize re-loaded the plugin's settings with overrides.
+
+        For what was built from the settings before Initialize (e.g. the server's access log).
+        """
+        self._settings_listeners.append(listener)
 
     async def _run_drain_hooks(self) -> None:
         for hook in list(self._drain_hooks):
@@ -123,6 +131,8 @@ class PluginRuntime:
                 )
             if overrides:
                 self.plugin.settings = self._reload(overrides)
+                for listener in self._settings_listeners:
+                    listener()
             if instance_name:
                 self.instance_name = instance_name
             await self.plugin.initialize()

@@ -56,13 +56,17 @@ class AccessLog:
         slow_seconds: float = DEFAULT_SLOW_SECONDS,
         quiet_services: tuple[str, ...] = QUIET_SERVICES,
     ) -> None:
+        self._log = logger or logging.getLogger(ACCESS_LOGGER)
+        self._quiet = tuple(f"/{s}/" for s in quiet_services)
+        self.configure(every=every, slow_seconds=slow_seconds)
+
+    def configure(self, *, every: int, slow_seconds: float) -> None:
+        """Change the policy (a managed plugin's settings may change at Initialize)."""
         if every < 0:
             raise ValueError(f"every must be >= 0, got {every}")
-        self._log = logger or logging.getLogger(ACCESS_LOGGER)
         self._every = every
         self._slow = slow_seconds
         self._skipped = 0
-        self._quiet = tuple(f"/{s}/" for s in quiet_services)
 
     def is_quiet(self, method: str) -> bool:
         """Whether ``method``'s successful calls are logged at DEBUG (probes, tooling)."""
