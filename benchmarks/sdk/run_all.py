@@ -2,6 +2,7 @@
 
 Each benchmark measures its baseline in the same run and prints ratios; this runner adds one
 JSON report per benchmark under --out (default reports/benchmarks/) so runs can be compared.
+The server's per-call cost (bare grpc.aio vs plugin vs gateway) is benchmarks/proxy:bench_proxy.
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import bench_pool
-import bench_server
 import bench_ttl
 
 BENCHMARKS: dict[str, Callable[[Sequence[str] | None], int]] = {
     "ttl": bench_ttl.main,
     "pool": bench_pool.main,
-    "server": bench_server.main,
 }
 
 
