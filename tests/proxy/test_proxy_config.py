@@ -4,7 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from prism.proxy import ProxyConfigError, default_config, load_config, parse_config_text
+from prism.proxy import (
+    ProxyConfigError,
+    default_config,
+    load_config,
+    parse_config_text,
+    with_plugin_settings,
+)
 
 
 def test_default_config_is_memstore_on_8980() -> None:
@@ -101,3 +107,17 @@ def test_namespace_names_use_the_sdk_name_limit() -> None:
     with pytest.raises(ProxyConfigError, match="namespace is 256 bytes; the limit is 255 bytes"):
         parse_config_text(f"namespaces:\n  {'n' * 256}: {{plugin: memstore}}\n")
     parse_config_text(f"namespaces:\n  {'n' * 255}: {{plugin: memstore}}\n")
+
+
+def test_with_plugin_settings_overrides_managed_instances_only() -> None:
+    cfg = parse_config_text(
+        """
+namespaces:
+  a: {plugin: memstore, settings: {access_log_every: 5, max_keys: 10}}
+  e: {endpoint: "127.0.0.1:7000"}
+"""
+    )
+    out = with_plugin_settings(cfg, {"access_log_every": "1"})
+    assert out.instances["a"].settings == {"access_log_every": "1", "max_keys": "10"}
+    assert out.instances["e"].settings == {}
+    assert cfg.instances["a"].settings["access_log_every"] == "5"  # the original is unchanged

@@ -202,3 +202,30 @@ def test_reflection_lists_contract_services(channel: grpc.Channel) -> None:
         "prism.PubSubBasicInterface",
         "grpc.health.v1.Health",
     } <= names
+
+
+def test_up_access_log_flag_logs_every_call_of_managed_plugins(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    gw = Gateway(None, tmp_path_factory.mktemp("access-log")).start("--access-log")
+    try:
+        with grpc.insecure_channel(gw.addr) as channel:
+            stub = kv_grpc.KeyValueBasicInterfaceStub(channel)
+            for i in range(3):
+                stub.Set(
+                    kv.SetRequest(namespace="default", key="k", value=b"v"),
+                    metadata=(("x-request-id", f"rid-full-log-{i}"),),
+                    timeout=10,
+                )
+        import time
+
+        deadline = time.monotonic() + 5
+        while "rid-full-log-2" not in gw.log_text():
+            assert time.monotonic() < deadline, "successful calls not in the plugin's access log"
+            time.sleep(0.05)
+        for i in range(3):
+            assert f"request_id=rid-full-log-{i} method=/prism.KeyValueBasicInterface/Set code=OK" in (
+                gw.log_text()
+            )
+    finally:
+        gw.stop()

@@ -8,7 +8,14 @@ import logging
 import sys
 from typing import Any
 
-from prism.proxy import PluginStartError, ProxyConfigError, default_config, load_config, run_proxy
+from prism.proxy import (
+    PluginStartError,
+    ProxyConfigError,
+    default_config,
+    load_config,
+    run_proxy,
+    with_plugin_settings,
+)
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -29,6 +36,12 @@ def add_parser(commands: Any) -> None:
         default="INFO",
         help="the proxy's log level (a plugin's own: PRISM_<PLUGIN>_LOG_LEVEL)",
     )
+    p.add_argument(
+        "--access-log",
+        action="store_true",
+        help="plugins the proxy starts log every call (default: failed and slow calls, and "
+        "1 in access_log_every others)",
+    )
     p.set_defaults(func=run)
 
 
@@ -43,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     except ProxyConfigError as exc:
         print(f"prism up: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    if args.access_log:
+        config = with_plugin_settings(config, {"access_log_every": "1"})
     try:
         return asyncio.run(run_proxy(config, host=args.host, port=args.port))
     except PluginStartError as exc:

@@ -24,6 +24,7 @@ from prism.proxy.config import (
     load_config,
     parse_config,
     parse_config_text,
+    with_plugin_settings,
 )
 from prism.proxy.run import run_proxy
 from prism.proxy.server import ProxyServer
@@ -43,4 +44,5 @@ __all__ = [
     "parse_config",
     "parse_config_text",
     "run_proxy",
+    "with_plugin_settings",
 ]

@@ -27,7 +27,7 @@ from __future__ import annotations
 import importlib.util
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +160,19 @@ class ProxyConfig:
     routes: Mapping[str, str]
     supervision: SupervisionConfig
     source: str = "<default>"
+
+
+def with_plugin_settings(config: ProxyConfig, settings: Mapping[str, str]) -> ProxyConfig:
+    """``config`` with ``settings`` added to (and overriding) every managed plugin's settings.
+
+    For command-line switches that apply to every plugin the proxy starts (``prism up
+    --access-log``); endpoint instances run on their own settings and are left alone.
+    """
+    instances = {
+        name: replace(spec, settings={**spec.settings, **settings}) if spec.managed else spec
+        for name, spec in config.instances.items()
+    }
+    return replace(config, instances=instances)
 
 
 def default_config(port: int = DEFAULT_PORT, host: str = DEFAULT_HOST) -> ProxyConfig:
