@@ -202,11 +202,19 @@ def _percentiles_ms(report: dict[str, Any]) -> dict[str, float]:
     return {f"p{p}_ms": round(by_pct.get(p, 0) / 1e6, 3) for p in (50, 95, 99)}
 
 
+# ghz ends a --duration run by closing the connection under the calls still in flight; those
+# are the load generator's doing, not failures of the server.
+_CUT_AT_END = ("use of closed network connection", "context canceled")
+
+
 def _run_summary(report: dict[str, Any], cpu: dict[str, float]) -> dict[str, Any]:
-    count = int(report["count"])
+    errors = report.get("errorDistribution") or {}
+    cut = sum(n for msg, n in errors.items() if any(c in msg for c in _CUT_AT_END))
+    count = int(report["count"]) - cut
     codes = report.get("statusCodeDistribution") or {}
     return {
         "count": count,
+        "cut_at_end": cut,
         "ok": int(codes.get("OK", 0)),
         "rps": round(float(report["rps"]), 1),
         **_percentiles_ms(report),
