@@ -224,8 +224,9 @@ def test_up_access_log_flag_logs_every_call_of_managed_plugins(
             assert time.monotonic() < deadline, "successful calls not in the plugin's access log"
             time.sleep(0.05)
         for i in range(3):
-            assert f"request_id=rid-full-log-{i} method=/prism.KeyValueBasicInterface/Set code=OK" in (
-                gw.log_text()
+            assert (
+                f"request_id=rid-full-log-{i} method=/prism.KeyValueBasicInterface/Set code=OK"
+                in (gw.log_text())
             )
     finally:
         gw.stop()
