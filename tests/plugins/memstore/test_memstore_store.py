@@ -32,6 +32,16 @@ async def test_max_bytes_counts_keys_values_and_tags() -> None:
     assert store.used_bytes == 7
 
 
+async def test_max_bytes_counts_tags_in_utf8_bytes() -> None:
+    store = MemStore(max_keys=100, max_bytes=12)
+    await store.set("ns", "k", b"", None, {"é": "日本"})  # 1 + 0 + 2 + 6 bytes, not 1 + 3 chars
+    assert store.used_bytes == 9
+    with pytest.raises(ResourceExhaustedError, match="max_bytes=12"):
+        await store.set("ns", "k2", b"", None, {"🎉": ""})  # 2 + 4 bytes would make 15
+    await store.delete("ns", "k")
+    assert store.used_bytes == 0
+
+
 async def test_expired_key_is_gone_before_and_after_the_sweep() -> None:
     store = MemStore(max_keys=10, max_bytes=1 << 20)
     await store.ttl.start()

@@ -14,7 +14,7 @@ _Key = tuple[str, str]
 
 
 def _size(key: str, entry: Entry) -> int:
-    tags = sum(len(k) + len(v) for k, v in entry.tags.items())
+    tags = sum(len(k.encode("utf-8")) + len(v.encode("utf-8")) for k, v in entry.tags.items())
     return len(key.encode("utf-8")) + len(entry.value) + tags
 
 
