@@ -24,6 +24,7 @@ from prism.plugins.redis.store import SCAN_PAGE_SIZE
 from prism.sdk.config import ConfigError, load_settings, settings_summary
 from prism.sdk.errors import DeadlineExceededError, UnavailableError
 from prism.sdk.health import HealthStatus
+from prism.sdk.limits import MAX_TAGS, MAX_TAGS_BYTES
 from prism.sdk.patterns import BrokerMessage
 from prism.sdk.testing import running_plugin
 from services.servers import RedisServer
@@ -87,6 +88,48 @@ async def test_scan_pages_resumes_and_cleans_index(plugin: RedisPlugin) -> None:
     assert await plugin.backend.command("ZCARD", index) == len(names) + 1
     assert await plugin.store.count(ns, "key-") == len(names) - 1
     assert await plugin.backend.command("ZCARD", index) == len(names)
+
+
+async def test_set_with_thousands_of_tags_replaces_the_entry(plugin: RedisPlugin) -> None:
+    """Past Lua's unpack limit (~8,000 arguments) the old script failed after its DEL."""
+    ns = _ns()
+    await plugin.store.set(ns, "k", b"old", None, {"a": "1"})
+    tags = {f"t{i}": str(i) for i in range(4_000)}
+    assert await plugin.store.set(ns, "k", b"new", None, tags) is False
+    entry = await plugin.store.get(ns, "k")
+    assert entry is not None and (entry.value, dict(entry.tags)) == (b"new", tags)
+
+
+async def test_a_set_that_fails_in_redis_leaves_the_old_entry(plugin: RedisPlugin) -> None:
+    ns = _ns()
+    await plugin.store.set(ns, "k", b"old", 30.0, {"a": "1"})
+    index = f"prism:{{{ns}}}:idx"
+    await plugin.backend.command("DEL", index)
+    await plugin.backend.command("SET", index, "not a sorted set")  # ZADD now fails
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await plugin.store.set(ns, "k", b"new", None, {"b": "2"})
+    entry = await plugin.store.get(ns, "k")
+    assert entry is not None and (entry.value, dict(entry.tags)) == (b"old", {"a": "1"})
+    assert 0 < await plugin.backend.command("PTTL", f"prism:{{{ns}}}:k:k") <= 30_000
+
+
+async def test_too_many_or_too_big_tags_are_invalid_and_change_nothing(
+    prism_channel: grpc.aio.Channel,
+) -> None:
+    kv = keyvalue_basic_pb2_grpc.KeyValueBasicInterfaceStub(prism_channel)
+    ns = _ns()
+    await kv.Set(keyvalue_basic_pb2.SetRequest(namespace=ns, key="k", value=b"old"))
+    for tags, limit in [
+        ({f"t{i}": "" for i in range(MAX_TAGS + 1)}, MAX_TAGS),
+        ({"t": "x" * MAX_TAGS_BYTES}, MAX_TAGS_BYTES),
+    ]:
+        request = keyvalue_basic_pb2.SetRequest(namespace=ns, key="k", value=b"new", tags=tags)
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await kv.Set(request)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "tags" in (info.value.details() or "") and str(limit) in (info.value.details() or "")
+    got = await kv.Get(keyvalue_basic_pb2.GetRequest(namespace=ns, key="k"))
+    assert got.value == b"old"
 
 
 async def test_unacked_messages_are_redelivered_to_the_same_subscriber(

@@ -3,7 +3,9 @@
 ``prism:{ns}:k:<key>`` is a hash (``v`` = value, ``t:<name>`` = tags) expiring by PEXPIRE;
 ``prism:{ns}:idx`` holds every key name at score 0, so ZRANGEBYLEX lists them in byte order
 (= code point order for UTF-8) and "resume after key K" is one range query. Writes touching
-value and index are one Lua script (atomic). Redis expires the hash by itself; its index
+value and index are one Lua script (atomic). Set builds the new hash in the namespace's
+scratch key ``prism:{ns}:new`` and RENAMEs it over the old one last, so a script that fails
+part-way leaves the old entry as it was. Redis expires the hash by itself; its index
 entry stays until a Scan/Count meets it and removes it (lazy cleanup).
 """
 
@@ -23,11 +25,17 @@ from prism.sdk.patterns import CountByScan, Entry
 
 SCAN_PAGE_SIZE = 256
 
+# HSET in chunks of 200 arguments (100 fields): Lua's unpack fails beyond ~8,000. An index
+# entry without its hash is harmless (Scan skips and drops it), so ZADD may come before RENAME.
 _SET = Lua("""
-local existed = redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
-if ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+redis.call('DEL', KEYS[3])
+for i = 3, #ARGV, 200 do
+  redis.call('HSET', KEYS[3], unpack(ARGV, i, math.min(i + 199, #ARGV)))
+end
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
+local existed = redis.call('EXISTS', KEYS[1])
+redis.call('RENAME', KEYS[3], KEYS[1])
+if ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return existed""")
 _DELETE = Lua("redis.call('ZREM', KEYS[2], ARGV[1]) return redis.call('DEL', KEYS[1])")
 _PERSIST = Lua("""
@@ -73,7 +81,8 @@ class RedisStore(CountByScan):
     ) -> bool:
         ttl = "" if ttl_seconds is None else str(_ms(ttl_seconds))
         fields = encode_fields("v", value, "t:", tags)
-        return not await self.backend.script(_SET, _keys(namespace, key), [key, ttl, *fields])
+        keys = [*_keys(namespace, key), f"{namespace_prefix(namespace)}new"]
+        return not await self.backend.script(_SET, keys, [key, ttl, *fields])
 
     async def get(self, namespace: str, key: str) -> Entry | None:
         raw = await self.backend.command("HGETALL", _keys(namespace, key)[0])

@@ -11,10 +11,13 @@ Sizes are measured in UTF-8 bytes, because that is what backends store and limit
 from prism.sdk.limits._validate import (
     MAX_KEY_BYTES,
     MAX_NAME_BYTES,
+    MAX_TAGS,
+    MAX_TAGS_BYTES,
     MAX_TTL_SECONDS,
     MAX_VALUE_BYTES,
     validate_key,
     validate_name,
+    validate_tags,
     validate_ttl,
     validate_value,
 )
@@ -22,10 +25,13 @@ from prism.sdk.limits._validate import (
 __all__ = [
     "MAX_KEY_BYTES",
     "MAX_NAME_BYTES",
+    "MAX_TAGS",
+    "MAX_TAGS_BYTES",
     "MAX_TTL_SECONDS",
     "MAX_VALUE_BYTES",
     "validate_key",
     "validate_name",
+    "validate_tags",
     "validate_ttl",
     "validate_value",
 ]

@@ -17,7 +17,13 @@ from prism.interfaces import (
     keyvalue_ttl_pb2_grpc,
 )
 from prism.sdk.errors import InvalidArgumentError, NotFoundError
-from prism.sdk.limits import validate_key, validate_name, validate_ttl, validate_value
+from prism.sdk.limits import (
+    validate_key,
+    validate_name,
+    validate_tags,
+    validate_ttl,
+    validate_value,
+)
 from prism.sdk.server import ServiceBinding
 
 
@@ -124,13 +130,13 @@ class KeyValueBasicServicer(keyvalue_basic_pb2_grpc.KeyValueBasicInterfaceServic
     ) -> keyvalue_basic_pb2.SetResponse:
         _validate_target(request.namespace, request.key)
         validate_value(request.value)
+        tags = dict(request.tags)
+        validate_tags(tags)
         ttl: float | None = None
         if request.HasField("ttl_seconds"):
             validate_ttl(request.ttl_seconds)
             ttl = request.ttl_seconds
-        created = await self._store.set(
-            request.namespace, request.key, request.value, ttl, dict(request.tags)
-        )
+        created = await self._store.set(request.namespace, request.key, request.value, ttl, tags)
         return keyvalue_basic_pb2.SetResponse(created=created)
 
     async def Get(  # noqa: N802
