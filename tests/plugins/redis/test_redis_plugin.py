@@ -20,7 +20,7 @@ from plugins.redis.conftest import settings
 from prism.interfaces import keyvalue_basic_pb2, keyvalue_basic_pb2_grpc
 from prism.plugins.redis import RedisPlugin, RedisSettings, classify_redis
 from prism.plugins.redis.connection import namespace_prefix
-from prism.plugins.redis.store import SCAN_PAGE_SIZE
+from prism.plugins.redis.store import SCAN_PAGE_SIZE, SWEEP_BATCH
 from prism.sdk.config import ConfigError, load_settings, settings_summary
 from prism.sdk.errors import DeadlineExceededError, UnavailableError
 from prism.sdk.health import HealthStatus
@@ -88,6 +88,25 @@ async def test_scan_pages_resumes_and_cleans_index(plugin: RedisPlugin) -> None:
     assert await plugin.backend.command("ZCARD", index) == len(names) + 1
     assert await plugin.store.count(ns, "key-") == len(names) - 1
     assert await plugin.backend.command("ZCARD", index) == len(names)
+
+
+async def test_expired_keys_leave_the_index_on_later_writes_without_a_scan(
+    plugin: RedisPlugin,
+) -> None:
+    ns = _ns()
+    index, expiring = f"prism:{{{ns}}}:idx", f"prism:{{{ns}}}:exp"
+    for i in range(2_000):
+        await plugin.store.set(ns, f"k{i:04d}", b"v", 0.1, {})
+    await plugin.store.set(ns, "persisted", b"v", 0.1, {})
+    assert await plugin.store.persist(ns, "persisted") is True
+    await plugin.store.set(ns, "expired", b"v", None, {})
+    assert await plugin.store.expire(ns, "expired", 0.1) is True
+    await asyncio.sleep(0.3)  # Sets above may have swept some already: 2,000 take > 0.1 s
+    for _ in range(2_000 // (SWEEP_BATCH - 1) + 1):  # each Set drops up to SWEEP_BATCH
+        await plugin.store.set(ns, "live", b"v", None, {})
+    assert await plugin.backend.command("ZCARD", index) == 2  # "persisted" and "live"
+    assert await plugin.backend.command("ZCARD", expiring) == 0
+    assert await _keys(plugin, ns) == ["live", "persisted"]
 
 
 async def test_set_with_thousands_of_tags_replaces_the_entry(plugin: RedisPlugin) -> None:
