@@ -8,7 +8,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import cast
+from typing import Any, cast
 
 import grpc
 import pytest
@@ -17,7 +17,12 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from plugins.redis.conftest import settings
-from prism.interfaces import keyvalue_basic_pb2, keyvalue_basic_pb2_grpc
+from prism.interfaces import (
+    keyvalue_basic_pb2,
+    keyvalue_basic_pb2_grpc,
+    keyvalue_scan_pb2,
+    keyvalue_scan_pb2_grpc,
+)
 from prism.plugins.redis import RedisPlugin, RedisSettings, classify_redis
 from prism.plugins.redis.connection import namespace_prefix
 from prism.plugins.redis.store import SCAN_PAGE_SIZE, SWEEP_BATCH
@@ -88,6 +93,42 @@ async def test_scan_pages_resumes_and_cleans_index(plugin: RedisPlugin) -> None:
     assert await plugin.backend.command("ZCARD", index) == len(names) + 1
     assert await plugin.store.count(ns, "key-") == len(names) - 1
     assert await plugin.backend.command("ZCARD", index) == len(names)
+
+
+def _payload_bytes(reply: object) -> int:
+    """Bytes of every string in a Redis reply, however nested."""
+    if isinstance(reply, bytes):
+        return len(reply)
+    if isinstance(reply, list):
+        return sum(_payload_bytes(part) for part in reply)
+    return 0
+
+
+async def test_scan_reads_no_more_than_the_limit_and_pages_by_bytes(
+    redis_plugin: tuple[RedisPlugin, str],
+    prism_channel: grpc.aio.Channel,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plugin, ns, mib = redis_plugin[0], _ns(), 1 << 20
+    for i in range(6):
+        await plugin.store.set(ns, f"k{i}", bytes([i]) * mib, None, {})
+    replies: list[int] = []
+    script = plugin.backend.script
+
+    async def recording(*args: Any) -> Any:
+        reply = await script(*args)
+        replies.append(_payload_bytes(reply))
+        return reply
+
+    monkeypatch.setattr(plugin.backend, "script", recording)
+    kv = keyvalue_scan_pb2_grpc.KeyValueScanInterfaceStub(prism_channel)
+    first = [item async for item in kv.Scan(keyvalue_scan_pb2.ScanRequest(namespace=ns, limit=1))]
+    assert [(item.key, item.value) for item in first] == [("k0", bytes([0]) * mib)]
+    assert sum(replies) < 2 * mib, "one value read from Redis, not a page of 256"
+    replies.clear()
+    every = [item async for item in kv.Scan(keyvalue_scan_pb2.ScanRequest(namespace=ns))]
+    assert [item.value for item in every] == [bytes([i]) * mib for i in range(6)]
+    assert max(replies) < 2 * mib, "a page holds about SCAN_PAGE_BYTES, not every value"
 
 
 async def test_expired_keys_leave_the_index_on_later_writes_without_a_scan(

@@ -104,7 +104,7 @@ class MemStore(CountByScan):
         return self.ttl.persist((namespace, key))
 
     async def scan(
-        self, namespace: str, prefix: str, after: str | None, keys_only: bool
+        self, namespace: str, prefix: str, after: str | None, keys_only: bool, limit: int = 0
     ) -> AsyncIterator[tuple[str, bytes]]:
         entries = self._namespaces.get(namespace)
         if entries is None:

@@ -26,7 +26,8 @@ from prism.plugins.redis.connection import (
 )
 from prism.sdk.patterns import CountByScan, Entry
 
-SCAN_PAGE_SIZE = 256
+SCAN_PAGE_SIZE = 256  # names per Scan round trip
+SCAN_PAGE_BYTES = 1 << 20  # names and values per round trip, past the first entry
 
 SWEEP_BATCH = 64  # expired names a Set removes from the indexes: more than the one it adds
 
@@ -73,20 +74,29 @@ _PERSIST = Lua("""
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 redis.call('ZREM', KEYS[3], ARGV[1])
 return redis.call('PERSIST', KEYS[1])""")
-# One page of the index in [ARGV[1], ARGV[2]]: live names with their value ('' if keys_only);
-# dead ones are removed from both indexes (KEYS).
-# Returns {names seen, last name seen, {name, value...}}.
+# One page of the index in [ARGV[1], ARGV[2]]: up to ARGV[3] live names with their value (''
+# if keys_only), and past the first one no more than ARGV[6] bytes of names and values. Dead
+# names are removed from both indexes (KEYS). Returns {last name consumed, {name, value...},
+# 1 if the range has no more names}.
 _SCAN_PAGE = Lua("""
 local names = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], ARGV[2], 'LIMIT', 0, ARGV[3])
-local out = {}
+local out, room, last = {}, tonumber(ARGV[6]), ''
 for _, name in ipairs(names) do
-  local v
-  if ARGV[4] == '1' then v = redis.call('EXISTS', ARGV[5] .. name) == 1 and ''
-  else v = redis.call('HGET', ARGV[5] .. name, 'v') end
-  if v then out[#out + 1] = name; out[#out + 1] = v
-  else redis.call('ZREM', KEYS[1], name); redis.call('ZREM', KEYS[2], name) end
+  local key = ARGV[5] .. name
+  if redis.call('EXISTS', key) == 0 then
+    redis.call('ZREM', KEYS[1], name)
+    redis.call('ZREM', KEYS[2], name)
+  else
+    local size = #name
+    if ARGV[4] ~= '1' then size = size + redis.call('HSTRLEN', key, 'v') end
+    if #out > 0 and size > room then return {last, out, 0} end
+    room = room - size
+    out[#out + 1] = name
+    out[#out + 1] = ARGV[4] == '1' and '' or redis.call('HGET', key, 'v')
+  end
+  last = name
 end
-return {#names, names[#names] or '', out}""")
+return {last, out, #names < tonumber(ARGV[3]) and 1 or 0}""")
 
 
 def _ms(seconds: float) -> int:
@@ -142,19 +152,22 @@ class RedisStore(CountByScan):
         return None if done < 0 else bool(done)
 
     async def scan(
-        self, namespace: str, prefix: str, after: str | None, keys_only: bool
+        self, namespace: str, prefix: str, after: str | None, keys_only: bool, limit: int = 0
     ) -> AsyncIterator[tuple[str, bytes]]:
         ns, start = namespace_prefix(namespace), prefix.encode()
         low = b"[" + start if prefix else b"-"
         if after is not None and after >= prefix:
             low = b"(" + after.encode()
         high = b"(" + start + b"\xff" if prefix else b"+"  # no UTF-8 byte is 0xff
+        left = limit
         while True:  # a page per round trip; no connection is held between yields
-            args = [low, high, SCAN_PAGE_SIZE, int(keys_only), f"{ns}k:"]
+            size = min(SCAN_PAGE_SIZE, left) if limit else SCAN_PAGE_SIZE
+            args = [low, high, size, int(keys_only), f"{ns}k:", SCAN_PAGE_BYTES]
             keys = [f"{ns}idx", f"{ns}exp"]
-            seen, last, flat = await self.backend.script(_SCAN_PAGE, keys, args)
+            last, flat, exhausted = await self.backend.script(_SCAN_PAGE, keys, args)
             for i in range(0, len(flat), 2):
                 yield flat[i].decode(), flat[i + 1]
-            if seen < SCAN_PAGE_SIZE:
+            left -= len(flat) // 2
+            if exhausted or (limit and left <= 0):
                 return
             low = b"(" + last

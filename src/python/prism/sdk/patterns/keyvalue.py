@@ -85,9 +85,12 @@ class KeyValueScanStore(Protocol):
     """What a backend implements to serve ``prism.KeyValueScanInterface``."""
 
     def scan(
-        self, namespace: str, prefix: str, after: str | None, keys_only: bool
+        self, namespace: str, prefix: str, after: str | None, keys_only: bool, limit: int = 0
     ) -> AsyncIterator[tuple[str, bytes]]:
-        """Live (key, value) pairs with ``prefix``, strictly after ``after``, ascending."""
+        """Live (key, value) pairs with ``prefix``, strictly after ``after``, ascending.
+
+        ``limit`` (0 = none) is how many pairs the caller will take: a store reads no more.
+        """
         ...
 
     async def count(self, namespace: str, prefix: str) -> int: ...
@@ -216,7 +219,9 @@ class KeyValueScanServicer(keyvalue_scan_pb2_grpc.KeyValueScanInterfaceServicer)
         validate_name("namespace", request.namespace)
         after = decode_cursor(request.cursor)
         sent = 0
-        pairs = self._store.scan(request.namespace, request.prefix, after, request.keys_only)
+        pairs = self._store.scan(
+            request.namespace, request.prefix, after, request.keys_only, request.limit
+        )
         async for key, value in pairs:
             yield keyvalue_scan_pb2.ScanItem(
                 key=key, value=b"" if request.keys_only else value, cursor=encode_cursor(key)
