@@ -13,10 +13,13 @@ from prism.sdk.limits._quote import MAX_QUOTED_CHARS, quoted
 from prism.sdk.limits._validate import (
     MAX_KEY_BYTES,
     MAX_NAME_BYTES,
+    MAX_TAGS,
+    MAX_TAGS_BYTES,
     MAX_TTL_SECONDS,
     MAX_VALUE_BYTES,
     validate_key,
     validate_name,
+    validate_tags,
     validate_ttl,
     validate_value,
 )
@@ -25,11 +28,14 @@ __all__ = [
     "MAX_KEY_BYTES",
     "MAX_NAME_BYTES",
     "MAX_QUOTED_CHARS",
+    "MAX_TAGS",
+    "MAX_TAGS_BYTES",
     "MAX_TTL_SECONDS",
     "MAX_VALUE_BYTES",
     "quoted",
     "validate_key",
     "validate_name",
+    "validate_tags",
     "validate_ttl",
     "validate_value",
 ]
