@@ -8,6 +8,17 @@ size and the limit, so a client can fix its request without reading server logs.
 Sizes are measured in UTF-8 bytes, because that is what backends store and limit.
 """
 
+from prism.sdk.limits._ack import (
+    DEFAULT_ACK_DEADLINE_SECONDS,
+    DEFAULT_MAX_OUTSTANDING,
+    MAX_ACK_DEADLINE_SECONDS,
+    MAX_ACK_IDS,
+    MAX_MAX_OUTSTANDING,
+    MIN_ACK_DEADLINE_SECONDS,
+    ack_deadline_seconds,
+    max_outstanding,
+    validate_ack_ids,
+)
 from prism.sdk.limits._validate import (
     MAX_KEY_BYTES,
     MAX_NAME_BYTES,
@@ -20,6 +31,15 @@ from prism.sdk.limits._validate import (
 )
 
 __all__ = [
+    "DEFAULT_ACK_DEADLINE_SECONDS",
+    "DEFAULT_MAX_OUTSTANDING",
+    "MAX_ACK_DEADLINE_SECONDS",
+    "MAX_ACK_IDS",
+    "MAX_MAX_OUTSTANDING",
+    "MIN_ACK_DEADLINE_SECONDS",
+    "ack_deadline_seconds",
+    "max_outstanding",
+    "validate_ack_ids",
     "MAX_KEY_BYTES",
     "MAX_NAME_BYTES",
     "MAX_TTL_SECONDS",
