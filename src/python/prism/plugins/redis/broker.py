@@ -155,8 +155,10 @@ class RedisSubscription:
         return out
 
     async def ack(self, messages: Sequence[BrokerMessage]) -> None:
+        # A pooled connection: ours may sit in XREADGROUP BLOCK, and an Ack must not wait it out.
         if messages:
-            await self._call("XACK", self.stream, self.group, *(m.message_id for m in messages))
+            ids = [m.message_id for m in messages]
+            await self.backend.command("XACK", self.stream, self.group, *ids)
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
