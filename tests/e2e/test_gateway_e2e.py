@@ -211,7 +211,7 @@ async def test_unacked_messages_survive_an_abrupt_disconnect(
             subscriber_id=subscriber,
             ack_ids=[m.ack_id for m in messages],
         )
-        return (await stub.Ack(req, timeout=CALL_TIMEOUT)).acknowledged
+        return int((await stub.Ack(req, timeout=CALL_TIMEOUT)).acknowledged)
 
     first = stub.Subscribe(request, timeout=120.0)
     try:
