@@ -11,6 +11,7 @@ from typing import cast
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from plugins.redis.conftest import settings
 from prism.plugins.redis import RedisPlugin
@@ -112,3 +113,14 @@ async def test_subscriber_id_without_live_stream_expires_with_its_pending_entrie
 async def test_subscriber_expiry_setting(redis_srv: RedisServer) -> None:
     assert settings(addr=redis_srv.addr).subscriber_expiry == 7 * 24 * 3600
     assert settings(addr=redis_srv.addr, subscriber_expiry="90m").subscriber_expiry == 5400
+
+
+async def test_start_fails_when_the_topic_key_is_not_a_stream(
+    plugin: RedisPlugin, raw: Redis
+) -> None:
+    ns, topic = f"ns-{uuid.uuid4().hex[:8]}", "t"
+    await raw.set(_stream(ns, topic), b"not a stream")
+    subscription = plugin.broker.subscribe(ns, topic, "s1", ack_deadline=30.0)
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await subscription.start()
+    await subscription.close()

@@ -37,8 +37,10 @@ READ_COUNT = 128
 
 # KEYS: stream, groups hash. ARGV: group, now ms. Join (or create at "$") and mark active.
 _JOIN = Lua("""
-local ok, err = pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], '$', 'MKSTREAM')
-if not ok and not string.find(tostring(err), 'BUSYGROUP') then error(err) end
+local created = redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '$', 'MKSTREAM')
+if type(created) == 'table' and created.err and not string.find(created.err, 'BUSYGROUP') then
+  return created
+end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 1
 """)
@@ -46,8 +48,8 @@ return 1
 # KEYS: stream, groups hash. ARGV: cutoff ms, now ms. Destroy groups idle since before cutoff;
 # a group with no recorded time (created before this bookkeeping) starts its clock now.
 _SWEEP = Lua("""
-local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
-if not ok then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
 local removed = 0
 for _, group in ipairs(groups) do
   local name
