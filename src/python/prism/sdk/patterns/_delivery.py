@@ -23,7 +23,7 @@ from prism.sdk.errors import PrismError
 if TYPE_CHECKING:
     from prism.sdk.patterns.pubsub import BrokerMessage, Subscription
 
-_log = logging.getLogger("prism.sdk.patterns.pubsub")
+_log = logging.getLogger("prism.sdk.patterns.pubsub")  # one logger for the pub/sub servicer
 
 
 @dataclass
@@ -101,11 +101,11 @@ class LiveStream:
                 if not await self._redeliver_expired(stopped):
                     return
         finally:
-            await settle(stopped)
+            await _settle(stopped)
             if woken is not None:
-                await settle(woken)
+                await _settle(woken)
             if next_message is not None:
-                await settle(next_message)
+                await _settle(next_message)
             aclose = getattr(messages, "aclose", None)
             if aclose is not None:
                 try:
@@ -169,14 +169,14 @@ class LiveStream:
             await asyncio.wait({write, stopped}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             if not write.done():
-                await settle(write)
+                await _settle(write)
         if write.cancelled():
             return False
         write.result()
         return True
 
 
-async def settle(task: asyncio.Future[Any]) -> None:
+async def _settle(task: asyncio.Future[Any]) -> None:
     """Cancel ``task`` if still running and wait for it; its outcome is marked as seen.
 
     Waiting with ``asyncio.wait`` (not ``await task``) keeps a cancellation of the *caller*
@@ -204,12 +204,12 @@ async def first(work: Awaitable[None], stop: asyncio.Event) -> bool:
     try:
         done, _ = await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        await settle(stopped)
-        await settle(task)
+        await _settle(stopped)
+        await _settle(task)
     if task not in done:
         return False
     task.result()
     return True
 
 
-__all__ = ["AckPolicy", "LiveStream", "first", "settle"]
+__all__ = ["AckPolicy", "LiveStream", "first"]
