@@ -196,24 +196,25 @@ async def test_unacked_messages_are_redelivered_to_the_same_subscriber(
     plugin: RedisPlugin,
 ) -> None:
     ns, topic, sub = _ns(), "t", "s1"
-    first = plugin.broker.subscribe(ns, topic, sub)
+    first = plugin.broker.subscribe(ns, topic, sub, ack_deadline=30.0)
     await first.start()
     ids = [await plugin.broker.publish(ns, topic, b"m", {"i": str(i)}) for i in range(3)]
     stream = cast(AsyncGenerator[BrokerMessage, None], first.messages())
     got = [await asyncio.wait_for(anext(stream), 5) for _ in range(3)]
     assert [m.message_id for m in got] == ids
     assert got[1].metadata == {"i": "1"} and got[1].publish_time_ms > 0
-    await first.ack(got[0])  # m1 and m2 were delivered but never acknowledged
+    await first.ack(got[:1])  # m1 and m2 were delivered but never acknowledged
     await stream.aclose()
     await first.close()
     await first.close()  # idempotent
 
-    again = plugin.broker.subscribe(ns, topic, sub)
+    again = plugin.broker.subscribe(ns, topic, sub, ack_deadline=30.0)
     await again.start()  # the group exists: resume, do not reset
     later = await plugin.broker.publish(ns, topic, b"m3", {})
     stream = cast(AsyncGenerator[BrokerMessage, None], again.messages())
     redelivered = [await asyncio.wait_for(anext(stream), 5) for _ in range(3)]
     assert [m.message_id for m in redelivered] == [ids[1], ids[2], later]
+    assert [m.delivery_attempt for m in redelivered] == [2, 2, 1]
     await stream.aclose()
     await again.close()
 

@@ -9,6 +9,17 @@ echoed back goes through :func:`quoted`, which cuts long ones short.
 Sizes are measured in UTF-8 bytes, because that is what backends store and limit.
 """
 
+from prism.sdk.limits._ack import (
+    DEFAULT_ACK_DEADLINE_SECONDS,
+    DEFAULT_MAX_OUTSTANDING,
+    MAX_ACK_DEADLINE_SECONDS,
+    MAX_ACK_IDS,
+    MAX_MAX_OUTSTANDING,
+    MIN_ACK_DEADLINE_SECONDS,
+    ack_deadline_seconds,
+    max_outstanding,
+    validate_ack_ids,
+)
 from prism.sdk.limits._quote import MAX_QUOTED_CHARS, quoted
 from prism.sdk.limits._validate import (
     MAX_KEY_BYTES,
@@ -25,14 +36,23 @@ from prism.sdk.limits._validate import (
 )
 
 __all__ = [
+    "DEFAULT_ACK_DEADLINE_SECONDS",
+    "DEFAULT_MAX_OUTSTANDING",
+    "MAX_ACK_DEADLINE_SECONDS",
+    "MAX_ACK_IDS",
     "MAX_KEY_BYTES",
+    "MAX_MAX_OUTSTANDING",
     "MAX_NAME_BYTES",
     "MAX_QUOTED_CHARS",
     "MAX_TAGS",
     "MAX_TAGS_BYTES",
     "MAX_TTL_SECONDS",
     "MAX_VALUE_BYTES",
+    "MIN_ACK_DEADLINE_SECONDS",
+    "ack_deadline_seconds",
+    "max_outstanding",
     "quoted",
+    "validate_ack_ids",
     "validate_key",
     "validate_name",
     "validate_tags",

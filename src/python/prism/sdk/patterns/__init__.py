@@ -2,9 +2,10 @@
 
 Why: every key-value plugin must validate the same inputs, map "missing" to NOT_FOUND the same
 way, encode scan cursors the same way and stream the same messages; every pub/sub plugin must
-signal subscription readiness, keep per-subscriber streams, end them on Unsubscribe and
-acknowledge a message only after it was written to the client, and end live streams when the
-plugin starts draining (UNAVAILABLE "plugin draining...", so subscribers resubscribe). Written
+signal subscription readiness, keep per-subscriber streams, end them on Unsubscribe, keep
+each delivered message outstanding until the client acknowledges it (redelivering it after its
+ack deadline, holding back past ``max_outstanding``), and end live streams when the plugin
+starts draining (UNAVAILABLE "plugin draining...", so subscribers resubscribe). Written
 once here, a plugin implements a small async protocol (``KeyValueStore``, ``PubSubBroker``, ...)
 over its backend and gets the gRPC side for free, so plugins stay short and cannot drift apart.
 A store with no cheaper way to count mixes in ``CountByScan`` (``count`` walks ``scan``).
