@@ -6,10 +6,10 @@ import asyncio
 import logging
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -22,6 +22,7 @@ from prism.sdk.errors import PrismError, UnavailableError
 from prism.sdk.patterns import BrokerMessage
 from prism.sdk.resilience import CircuitBreaker
 
+T = TypeVar("T")
 _log = logging.getLogger(__name__)
 _rdlog = logging.getLogger("prism.plugin.kafka.librdkafka")
 
@@ -58,6 +59,14 @@ def classify_kafka(exc: BaseException) -> PrismError | None:
 
 def _text(value: str | bytes | None) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else value or ""
+
+
+async def _guard(work: Awaitable[T], timeout: float, what: str) -> T:
+    """librdkafka ends ``work`` within ``timeout`` itself; the extra second only guards a bug."""
+    try:
+        return await asyncio.wait_for(work, timeout + 1.0)
+    except TimeoutError:
+        raise UnavailableError(f"kafka: {what} did not come within {timeout + 1.0:g}s") from None
 
 
 def _settle(future: asyncio.Future[str], error: PrismError | None, message_id: str) -> None:
@@ -128,7 +137,7 @@ class KafkaBroker:
         topic = NewTopic(name, num_partitions=self.settings.topic_partitions, replication_factor=-1)
         future = self._admin.create_topics([topic], request_timeout=timeout)[name]
         try:
-            await asyncio.wait_for(asyncio.wrap_future(future), timeout + 1.0)
+            await _guard(asyncio.wrap_future(future), timeout, f"creating topic {name}")
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise kafka_error(exc.args[0]) from exc
@@ -157,8 +166,7 @@ class KafkaBroker:
             )
         except (KafkaException, BufferError) as exc:
             raise classify_kafka(exc) or errors.PermanentError("kafka: produce failed") from exc
-        # librdkafka fails the message after message.timeout.ms; the margin only guards a bug.
-        return await asyncio.wait_for(done, self.settings.publish_timeout + 1.0)
+        return await _guard(done, self.settings.publish_timeout, f"the delivery report from {name}")
 
     def subscribe(self, namespace: str, topic: str, subscriber_id: str) -> KafkaSubscription:
         return KafkaSubscription(self, namespace, topic, subscriber_id)
