@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -38,6 +38,7 @@ class BrokerMessage:
     metadata: Mapping[str, str] = field(default_factory=dict)
     publish_time_ms: int = 0
     ack_token: object = None
+    delivery_attempt: int = 1
 
 
 class Subscription(Protocol):
@@ -51,8 +52,8 @@ class Subscription(Protocol):
         """Messages in publish order, until :meth:`close`."""
         ...
 
-    async def ack(self, message: BrokerMessage) -> None:
-        """The message reached the client's stream: the broker may forget it."""
+    async def ack(self, messages: Sequence[BrokerMessage]) -> None:
+        """The client acknowledged these messages (yielded here, any order): forget them."""
         ...
 
     async def close(self) -> None:
@@ -69,7 +70,9 @@ class PubSubBroker(Protocol):
         """Publish durably enough for the backend's guarantees; returns the message id."""
         ...
 
-    def subscribe(self, namespace: str, topic: str, subscriber_id: str) -> Subscription: ...
+    def subscribe(
+        self, namespace: str, topic: str, subscriber_id: str, *, ack_deadline: float
+    ) -> Subscription: ...
 
 
 _Key = tuple[str, str, str]
@@ -136,7 +139,7 @@ class PubSubServicer(pubsub_basic_pb2_grpc.PubSubBasicInterfaceServicer):
         validate_name("subscriber_id", request.subscriber_id)
         key = (request.namespace, request.topic, request.subscriber_id)
         stream = _Stream()
-        subscription = self._broker.subscribe(*key)
+        subscription = self._broker.subscribe(*key, ack_deadline=30.0)  # stand-in default
         self._streams[key].add(stream)
         try:
             # A slow start (joining a consumer group) must not hold up Unsubscribe or Drain.
@@ -154,7 +157,7 @@ class PubSubServicer(pubsub_basic_pb2_grpc.PubSubBasicInterfaceServicer):
                             publish_time_ms=message.publish_time_ms,
                         )
                         # Reaching here means grpc took the message for the client's stream.
-                        await subscription.ack(message)
+                        await subscription.ack([message])
             if stream.reason is not None:
                 raise stream.reason
         finally:
