@@ -1,58 +1,18 @@
 """Delivery semantics against a real broker, through the broker protocol the servicer drives.
 
 New group starts at the end, an existing group resumes from its committed offset, an
-un-acked message is redelivered, a multi-partition topic keeps per-topic order, and health
-is read from broker metadata.
+un-acked message is redelivered, out-of-order acks commit only the acked prefix, a
+multi-partition topic keeps per-topic order, and health is read from broker metadata.
 """
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from collections.abc import AsyncIterator
-
-from prism.plugins.kafka import KafkaBroker, KafkaPlugin
+from prism.plugins.kafka import KafkaPlugin
 from prism.sdk.health import HealthStatus
-from prism.sdk.patterns import BrokerMessage
 from prism.sdk.testing import running_plugin
 from services.servers import KafkaBroker as KafkaServer
 
-from .conftest import kafka_settings
-
-NS = "delivery"
-WAIT = 20.0
-
-
-def fresh(label: str) -> str:
-    return f"{label}-{uuid.uuid4().hex}"
-
-
-class Reader:
-    """A started subscription with a bounded ``next()``."""
-
-    def __init__(self, broker: KafkaBroker, topic: str, subscriber: str) -> None:
-        self.subscription = broker.subscribe(NS, topic, subscriber)
-        self._messages: AsyncIterator[BrokerMessage] = self.subscription.messages()
-
-    async def __aenter__(self) -> Reader:
-        await asyncio.wait_for(self.subscription.start(), WAIT)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.subscription.close()
-
-    async def next(self, ack: bool = True) -> BrokerMessage:
-        message = await asyncio.wait_for(anext(self._messages), WAIT)
-        if ack:
-            await self.subscription.ack(message)
-        return message
-
-    async def quiet(self, seconds: float = 1.0) -> None:
-        try:
-            message = await asyncio.wait_for(anext(self._messages), seconds)
-        except TimeoutError:
-            return
-        raise AssertionError(f"unexpected message {message.payload!r}")
+from .conftest import NS, Reader, fresh, kafka_settings
 
 
 async def test_new_group_starts_at_end_then_resumes_from_committed_offset(
@@ -100,3 +60,21 @@ async def test_health_reads_broker_metadata(kafka_plugin: tuple[KafkaPlugin, str
     report = await kafka_plugin[0].health.run_checks()
     assert report.status is HealthStatus.HEALTHY
     assert report.checks["kafka-metadata"].critical
+
+
+async def test_out_of_order_acks_commit_only_up_to_the_lowest_unacked(
+    kafka_plugin: tuple[KafkaPlugin, str],
+) -> None:
+    broker, topic, subscriber = kafka_plugin[0].broker, fresh("t"), fresh("s")
+    async with Reader(broker, topic, subscriber) as reader:
+        ids = [await broker.publish(NS, topic, f"m{i}".encode(), {}) for i in range(5)]
+        got = [await reader.next(ack=False) for _ in ids]
+        await reader.subscription.ack([got[4], got[1], got[3]])  # 0 and 2 not acked
+    async with Reader(broker, topic, subscriber) as reader:
+        again = [await reader.next(ack=False) for _ in ids]
+        assert [m.message_id for m in again] == ids, "0 unacked: nothing may be committed"
+        await reader.subscription.ack([again[i] for i in (3, 0, 4, 1)])  # 2 not acked
+    async with Reader(broker, topic, subscriber) as reader:
+        rest = [(await reader.next()).message_id for _ in ids[2:]]
+        assert rest == ids[2:], "resumes at the lowest unacked message, 2"
+        await reader.quiet()

@@ -6,9 +6,8 @@ import asyncio
 import logging
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -16,6 +15,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from prism.plugins.kafka.names import group_id, kafka_topic
+from prism.plugins.kafka.offsets import OffsetTracker
 from prism.plugins.kafka.settings import KafkaSettings
 from prism.sdk import errors
 from prism.sdk.errors import PrismError, UnavailableError
@@ -168,7 +168,10 @@ class KafkaBroker:
             raise classify_kafka(exc) or errors.PermanentError("kafka: produce failed") from exc
         return await _guard(done, self.settings.publish_timeout, f"the delivery report from {name}")
 
-    def subscribe(self, namespace: str, topic: str, subscriber_id: str) -> KafkaSubscription:
+    def subscribe(
+        self, namespace: str, topic: str, subscriber_id: str, *, ack_deadline: float
+    ) -> KafkaSubscription:
+        """``ack_deadline`` is the servicer's: Kafka redelivers only to a new subscription."""
         return KafkaSubscription(self, namespace, topic, subscriber_id)
 
 
@@ -177,7 +180,8 @@ class KafkaSubscription:
 
     A new group starts at the partitions' current end: the first assignment commits the high
     watermark, so readiness means "positioned" and a later rebalance cannot skip messages.
-    Offsets are committed only on ack, so a message is redelivered unless it reached the client.
+    A commit moves only past acknowledged messages (:class:`OffsetTracker`), so whatever the
+    client did not ack comes back to the next subscription with this id.
     """
 
     def __init__(self, broker: KafkaBroker, namespace: str, topic: str, subscriber_id: str):
@@ -190,6 +194,7 @@ class KafkaSubscription:
         self._assigned = False
         self._closed = False
         self._buffer: deque[Message] = deque()
+        self._offsets = OffsetTracker()  # touched on the consumer thread only
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
@@ -200,6 +205,7 @@ class KafkaSubscription:
             error = message.error()
             if error is None:
                 self._buffer.append(message)
+                self._offsets.delivered(message.partition() or 0, message.offset() or 0)
             else:
                 _log.warning("kafka consumer %s: %s", self._group, error.str())
 
@@ -213,6 +219,12 @@ class KafkaSubscription:
         consumer.assign(committed)
         self._assigned = True
 
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """What was fetched from these partitions is their next owner's to deliver."""
+        gone = {tp.partition for tp in partitions}
+        self._offsets.forget(gone)
+        self._buffer = deque(m for m in self._buffer if m.partition() not in gone)
+
     def _open(self) -> None:
         self._consumer = Consumer(
             {
@@ -222,7 +234,7 @@ class KafkaSubscription:
                 "auto.offset.reset": "latest",
             }
         )
-        self._consumer.subscribe([self._name], on_assign=self._on_assign)
+        self._consumer.subscribe([self._name], on_assign=self._on_assign, on_revoke=self._on_revoke)
 
     async def start(self) -> None:
         self._broker.subscriptions.add(self)
@@ -252,12 +264,22 @@ class KafkaSubscription:
                 payload=message.value() or b"",
                 metadata={k: _text(v) for k, v in (headers if isinstance(headers, list) else [])},
                 publish_time_ms=max(message.timestamp()[1], 0),
-                ack_token=TopicPartition(self._name, partition, offset + 1),
+                ack_token=(partition, offset),
             )
 
-    async def ack(self, message: BrokerMessage) -> None:
-        assert self._consumer is not None and isinstance(message.ack_token, TopicPartition)
-        await self._run(partial(self._consumer.commit, offsets=[message.ack_token]))
+    async def ack(self, messages: Sequence[BrokerMessage]) -> None:
+        """After close nothing commits: the messages come again to the next subscription."""
+        if not self._closed:
+            await self._run(self._commit, [m.ack_token for m in messages])
+
+    def _commit(self, tokens: list[object]) -> None:
+        for token in tokens:
+            assert isinstance(token, tuple), "not a message of this subscription"
+            self._offsets.ack(*token)
+        commits = self._offsets.committable()
+        if commits and self._consumer is not None:
+            offsets = [TopicPartition(self._name, p, offset) for p, offset in commits.items()]
+            self._consumer.commit(offsets=offsets, asynchronous=True)
 
     async def close(self) -> None:
         if self._closed:
