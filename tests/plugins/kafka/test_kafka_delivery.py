@@ -2,17 +2,24 @@
 
 New group starts at the end, an existing group resumes from its committed offset, an
 un-acked message is redelivered, out-of-order acks commit only the acked prefix, a
-multi-partition topic keeps per-topic order, and health is read from broker metadata.
+multi-partition topic keeps per-topic order, a cancelled start leaves no consumer behind, and
+health is read from broker metadata.
 """
 
 from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
 
 from prism.plugins.kafka import KafkaPlugin
 from prism.sdk.health import HealthStatus
 from prism.sdk.testing import running_plugin
 from services.servers import KafkaBroker as KafkaServer
 
-from .conftest import NS, Reader, fresh, kafka_settings
+from .conftest import NS, WAIT, Reader, fresh, kafka_settings
 
 
 async def test_new_group_starts_at_end_then_resumes_from_committed_offset(
@@ -78,3 +85,31 @@ async def test_out_of_order_acks_commit_only_up_to_the_lowest_unacked(
         rest = [(await reader.next()).message_id for _ in ids[2:]]
         assert rest == ids[2:], "resumes at the lowest unacked message, 2"
         await reader.quiet()
+
+
+async def test_consumer_opened_after_its_start_was_cancelled_is_closed(
+    kafka_plugin: tuple[KafkaPlugin, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broker, topic = kafka_plugin[0].broker, fresh("t")
+    subscription = broker.subscribe(NS, topic, fresh("s"), ack_deadline=30.0)
+    await broker.ensure_topic(subscription._name)
+    entered, opened = threading.Event(), threading.Event()
+    real_open = subscription._open
+
+    def slow_open() -> None:  # the start is cancelled while the consumer is being created
+        entered.set()
+        time.sleep(0.5)
+        real_open()
+        opened.set()
+
+    monkeypatch.setattr(subscription, "_open", slow_open)
+    starting = asyncio.create_task(subscription.start())
+    assert await asyncio.to_thread(entered.wait, WAIT)
+    starting.cancel()
+    await asyncio.gather(starting, return_exceptions=True)
+    await subscription.close()
+    assert await asyncio.to_thread(opened.wait, WAIT)
+    consumer = subscription._consumer
+    assert consumer is not None
+    with pytest.raises(RuntimeError, match="closed"):
+        consumer.assignment()  # a closed consumer has left its group

@@ -211,6 +211,12 @@ class KafkaSubscription:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         committed = consumer.committed(partitions, timeout=self._broker.settings.subscribe_timeout)
+        failed = [f"[{tp.partition}] {tp.error.str()}" for tp in committed if tp.error is not None]
+        if failed:  # not "no offset yet": repositioning at the end would skip messages
+            raise UnavailableError(
+                f"kafka: group {self._group} could not read its committed offset of "
+                f"{self._name}: {', '.join(failed)}"
+            )
         fresh = [tp for tp in committed if tp.offset < 0]
         for tp in fresh:
             tp.offset = consumer.get_watermark_offsets(tp, timeout=METADATA_TIMEOUT * 4)[1]
@@ -286,10 +292,14 @@ class KafkaSubscription:
             return
         self._closed = True
         self._broker.subscriptions.discard(self)
-        if self._consumer is not None:
-            try:  # close() leaves the group; shielded so a cancelled stream still leaves it
-                closing = asyncio.shield(self._run(self._consumer.close))
-                await asyncio.wait_for(closing, CLOSE_SECONDS)
-            except Exception as exc:
-                _log.warning("kafka consumer %s did not close cleanly: %s", self._group, exc)
+        try:  # shielded so a cancelled stream still leaves the group
+            closing = asyncio.shield(self._run(self._close_consumer))
+            await asyncio.wait_for(closing, CLOSE_SECONDS)
+        except Exception as exc:
+            _log.warning("kafka consumer %s did not close cleanly: %s", self._group, exc)
         self._thread.shutdown(wait=False)
+
+    def _close_consumer(self) -> None:
+        """Queued on the consumer thread, so it runs after an ``_open`` a cancelled start left."""
+        if self._consumer is not None:
+            self._consumer.close()  # leaves the group
