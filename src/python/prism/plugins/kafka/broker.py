@@ -19,6 +19,8 @@ from prism.plugins.kafka.offsets import OffsetTracker
 from prism.plugins.kafka.settings import KafkaSettings
 from prism.sdk import errors
 from prism.sdk.errors import PrismError, UnavailableError
+from prism.sdk.health import CheckOutcome, HealthStatus
+from prism.sdk.metrics import get_counter
 from prism.sdk.patterns import BrokerMessage
 from prism.sdk.resilience import CircuitBreaker
 
@@ -90,28 +92,61 @@ class KafkaBroker:
         self._topics: set[str] = set()
         self._stopping = threading.Event()
         self._poller: threading.Thread | None = None
+        self._fatal: KafkaError | None = None  # set by the error callback, served by _poll
+        self._retired: list[Producer] = []  # replaced producers, polled until they are empty
+        self._degraded: str | None = None  # why health is DEGRADED
+        self.commit_failures = get_counter(
+            "prism_kafka_commit_failures_total",
+            "Kafka offset commits that failed (their messages come again on resubscribe).",
+        )
 
     def open(self, settings: KafkaSettings) -> None:
         """Create the clients (no connection is awaited: a down broker shows in health)."""
         self.config = {**settings.librdkafka(), "error_cb": self._on_error, "logger": _rdlog}
         self.settings = settings
-        ms = int(settings.publish_timeout * 1000)
-        idempotent = {"acks": "all", "enable.idempotence": True, "message.timeout.ms": ms}
-        self._producer = Producer(
-            {**self.config, **idempotent, "request.timeout.ms": min(ms, 30_000)}
-        )
+        self._producer = self._new_producer()
         self._admin = AdminClient(self.config)
         self._stopping.clear()
         self._poller = threading.Thread(target=self._poll, name="kafka-producer-poll", daemon=True)
         self._poller.start()
 
+    def _new_producer(self) -> Producer:
+        ms = int(self.settings.publish_timeout * 1000)
+        idempotent = {"acks": "all", "enable.idempotence": True, "message.timeout.ms": ms}
+        own = {"request.timeout.ms": min(ms, 30_000), "error_cb": self._on_producer_error}
+        return Producer({**self.config, **idempotent, **own})
+
     def _poll(self) -> None:
         """Serves delivery reports (they run ``on_delivery`` on this thread)."""
         while not self._stopping.is_set():
             self._producer.poll(0.1)
+            if self._fatal is not None:
+                self._replace_producer(self._fatal)
+            for old in self._retired:  # fails what it still holds, as delivery reports
+                old.poll(0)
+            self._retired = [old for old in self._retired if len(old)]
+
+    def _replace_producer(self, err: KafkaError) -> None:
+        """A fatal error leaves the idempotent producer unusable for good: start a new one."""
+        _log.error("kafka producer failed fatally, replacing it: %s", err.str())
+        self._retired.append(self._producer)
+        self._producer = self._new_producer()
+        self._fatal = None
+
+    def _on_producer_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            self._degraded = f"producer replaced after a fatal error ({err.str()})"
+            self._fatal = err
+        self._on_error(err)
 
     def _on_error(self, err: KafkaError) -> None:
         _log.info("kafka client error: %s", err.str())  # transient; outcomes are reported
+
+    async def producer_health(self) -> CheckOutcome | None:
+        """DEGRADED from a fatal producer error until its replacement delivered a message."""
+        return (
+            None if self._degraded is None else CheckOutcome(HealthStatus.DEGRADED, self._degraded)
+        )
 
     async def close(self) -> None:
         for subscription in list(self.subscriptions):
@@ -154,14 +189,17 @@ class KafkaBroker:
         await self.ensure_topic(name)
         loop = asyncio.get_running_loop()
         done: asyncio.Future[str] = loop.create_future()
+        producer = self._producer
 
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
             error = kafka_error(err) if err is not None else None
+            if err is None and producer is self._producer:
+                self._degraded = None
             loop.call_soon_threadsafe(_settle, done, error, f"{msg.partition()}-{msg.offset()}")
 
         headers: list[tuple[str, str | bytes | None]] = list(metadata.items())
         try:  # the key pins a topic to one partition, keeping order with partitions > 1
-            self._producer.produce(
+            producer.produce(
                 name, payload, key=name.encode(), headers=headers, on_delivery=on_delivery
             )
         except (KafkaException, BufferError) as exc:
@@ -238,6 +276,7 @@ class KafkaSubscription:
                 "group.id": self._group,
                 "enable.auto.commit": False,
                 "auto.offset.reset": "latest",
+                "on_commit": self._on_commit,
             }
         )
         self._consumer.subscribe([self._name], on_assign=self._on_assign, on_revoke=self._on_revoke)
@@ -285,7 +324,24 @@ class KafkaSubscription:
         commits = self._offsets.committable()
         if commits and self._consumer is not None:
             offsets = [TopicPartition(self._name, p, offset) for p, offset in commits.items()]
-            self._consumer.commit(offsets=offsets, asynchronous=True)
+            try:
+                self._consumer.commit(offsets=offsets, asynchronous=True)
+            except KafkaException as exc:
+                self._commit_failed(exc.args[0], offsets)
+
+    def _on_commit(self, err: KafkaError | None, offsets: list[TopicPartition]) -> None:
+        """Outcome of an asynchronous commit (served by the consumer's polls)."""
+        failed = [tp.error for tp in offsets if tp.error is not None]
+        if err is not None or failed:
+            self._commit_failed(err or failed[0], offsets)
+
+    def _commit_failed(self, err: KafkaError, offsets: list[TopicPartition]) -> None:
+        """Not fatal: the uncommitted messages are delivered again after a resubscribe."""
+        self._broker.commit_failures.inc()
+        where = ", ".join(f"[{tp.partition}]@{tp.offset}" for tp in offsets)
+        _log.warning(
+            "kafka group %s: commit %s of %s failed: %s", self._group, where, self._name, err.str()
+        )
 
     async def close(self) -> None:
         if self._closed:
