@@ -93,7 +93,6 @@ class KafkaBroker:
         self._stopping = threading.Event()
         self._poller: threading.Thread | None = None
         self._fatal: KafkaError | None = None  # set by the error callback, served by _poll
-        self._retired: list[Producer] = []  # replaced producers, polled until they are empty
         self._degraded: str | None = None  # why health is DEGRADED
         self.commit_failures = get_counter(
             "prism_kafka_commit_failures_total",
@@ -122,16 +121,14 @@ class KafkaBroker:
             self._producer.poll(0.1)
             if self._fatal is not None:
                 self._replace_producer(self._fatal)
-            for old in self._retired:  # fails what it still holds, as delivery reports
-                old.poll(0)
-            self._retired = [old for old in self._retired if len(old)]
 
     def _replace_producer(self, err: KafkaError) -> None:
         """A fatal error leaves the idempotent producer unusable for good: start a new one."""
         _log.error("kafka producer failed fatally, replacing it: %s", err.str())
-        self._retired.append(self._producer)
-        self._producer = self._new_producer()
-        self._fatal = None
+        old, self._producer, self._fatal = self._producer, self._new_producer(), None
+        # Flushing reports what the old one still holds (as failures), without blocking _poll.
+        flush = threading.Thread(target=old.flush, args=(self.settings.publish_timeout,))
+        flush.start()
 
     def _on_producer_error(self, err: KafkaError) -> None:
         if err.fatal():

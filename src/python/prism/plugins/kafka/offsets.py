@@ -18,34 +18,30 @@ class OffsetTracker:
     """Delivered-but-uncommitted offsets per partition (delivered in increasing order)."""
 
     def __init__(self) -> None:
-        self._delivered: dict[int, deque[int]] = {}  # in delivery (= offset) order
-        self._pending: dict[int, set[int]] = {}  # the same offsets, for lookups
-        self._acked: dict[int, set[int]] = {}
+        # partition -> (offsets in delivery order, offset -> acked?)
+        self._partitions: dict[int, tuple[deque[int], dict[int, bool]]] = {}
 
     def delivered(self, partition: int, offset: int) -> None:
-        self._delivered.setdefault(partition, deque()).append(offset)
-        self._pending.setdefault(partition, set()).add(offset)
-        self._acked.setdefault(partition, set())
+        order, acked = self._partitions.setdefault(partition, (deque(), {}))
+        order.append(offset)
+        acked[offset] = False
 
     def ack(self, partition: int, offset: int) -> None:
         """Unknown offsets (never delivered, already committed, forgotten) are ignored."""
-        if offset in self._pending.get(partition, ()):
-            self._acked[partition].add(offset)
+        tracked = self._partitions.get(partition)
+        if tracked is not None and offset in tracked[1]:
+            tracked[1][offset] = True
 
     def committable(self) -> dict[int, int]:
         """Per partition whose acked prefix grew: the offset to commit (last of it + 1)."""
         commits: dict[int, int] = {}
-        for partition, offsets in self._delivered.items():
-            acked, pending = self._acked[partition], self._pending[partition]
-            while offsets and offsets[0] in acked:
-                offset = offsets.popleft()
-                acked.discard(offset)
-                pending.discard(offset)
+        for partition, (order, acked) in self._partitions.items():
+            while order and acked[order[0]]:
+                del acked[offset := order.popleft()]
                 commits[partition] = offset + 1
         return commits
 
     def forget(self, partitions: Iterable[int]) -> None:
         """The group took these partitions away: their acks no longer commit anything."""
         for partition in partitions:
-            for table in (self._delivered, self._pending, self._acked):
-                table.pop(partition, None)
+            self._partitions.pop(partition, None)
