@@ -46,10 +46,25 @@ SAMPLES: list[Message] = [
         namespace="events", topic="t", payload=b"p", metadata={"trace": "1"}
     ),
     pubsub_basic_pb2.PublishResponse(message_id="0-1"),
-    pubsub_basic_pb2.SubscribeRequest(namespace="events", topic="t", subscriber_id="s1"),
-    pubsub_basic_pb2.Message(
-        topic="t", message_id="0-1", payload=b"p", metadata={"k": "v"}, publish_time_ms=17
+    pubsub_basic_pb2.SubscribeRequest(
+        namespace="events",
+        topic="t",
+        subscriber_id="s1",
+        ack_mode=pubsub_basic_pb2.ACK_MODE_AUTO,
+        ack_deadline_ms=5000,
+        max_outstanding=10,
     ),
+    pubsub_basic_pb2.Message(
+        topic="t",
+        message_id="0-1",
+        payload=b"p",
+        metadata={"k": "v"},
+        publish_time_ms=17,
+        ack_id="0-1",
+        delivery_attempt=2,
+    ),
+    pubsub_basic_pb2.AckRequest(namespace="events", topic="t", subscriber_id="s1", ack_ids=["0-1"]),
+    pubsub_basic_pb2.AckResponse(acknowledged=1),
     pubsub_basic_pb2.UnsubscribeRequest(namespace="events", topic="t", subscriber_id="s1"),
     pubsub_basic_pb2.UnsubscribeResponse(unsubscribed=True),
     lifecycle_pb2.InitializeRequest(name="cache", config={"addr": "127.0.0.1:6379"}),
@@ -128,7 +143,7 @@ def test_optional_ttl_presence_is_kept() -> None:
         ),
         (
             "prism.PubSubBasicInterface",
-            {"Publish", "Subscribe", "Unsubscribe"},
+            {"Publish", "Subscribe", "Ack", "Unsubscribe"},
             pubsub_basic_pb2_grpc.PubSubBasicInterfaceStub,
         ),
         (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import grpc
 
@@ -30,6 +30,10 @@ class PubSubBasicConformance(ConformanceBase):
     delivered. Unless a test says otherwise, the client acknowledges each message it receives.
     Each test uses its own topics and subscriber ids.
     """
+
+    counts_deliveries_across_streams: ClassVar[bool] = True
+    """Whether the backend knows a message was delivered before on an earlier stream (Redis
+    does, from its pending entries; Kafka does not: a redelivery after resubscribe says 1)."""
 
     def pubsub(self, channel: Any, namespace: str) -> PubSubClient:
         """A client (an async context manager that cancels its subscriptions on exit)."""
@@ -176,7 +180,8 @@ class PubSubBasicConformance(ConformanceBase):
             again = await ps.subscribe(topic, subscriber, ack=False)
             redelivered = await again.receive_n(len(ids) - 2, self.message_timeout_seconds)
             assert [m.message_id for m in redelivered] == ids[2:], "unacked ones, in order"
-            assert all(m.delivery_attempt >= 2 for m in redelivered)
+            if self.counts_deliveries_across_streams:
+                assert all(m.delivery_attempt >= 2 for m in redelivered)
             assert await ps.ack(topic, subscriber, [m.ack_id for m in redelivered]) == len(ids) - 2
             later = await ps.publish(topic, b"later")
             assert (await again.receive(self.message_timeout_seconds)).message_id == later
