@@ -35,7 +35,9 @@ async def memstore_channel() -> AsyncIterator[grpc.aio.Channel]:
 
 @pytest.fixture
 async def redis_channel(redis_srv: RedisServer) -> AsyncIterator[grpc.aio.Channel]:
-    plugin = MulticastPlugin(settings(registry="redis", messaging="redis", redis_addr=redis_srv.addr))
+    plugin = MulticastPlugin(
+        settings(registry="redis", messaging="redis", redis_addr=redis_srv.addr)
+    )
     async with running_plugin(plugin) as address:
         async with grpc.aio.insecure_channel(address) as channel:
             yield channel

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import pytest
@@ -73,7 +74,7 @@ async def test_expired_registrations_leave_the_index(
     await a.register(f"trigger-{run}", {"run": run})  # a Register cleans expired entries
     client = redis.asyncio.Redis(host=redis_srv.host, port=redis_srv.port)
     try:
-        index = await client.zrange(f"{namespace_prefix(NS)}r:i", 0, -1)
+        index: list[Any] = await client.zrange(f"{namespace_prefix(NS)}r:i", 0, -1)
         assert not [m for m in index if m.startswith(f"short-{run}".encode())]
     finally:
         await client.aclose()

@@ -93,7 +93,7 @@ async def test_enumerate_rechecks_the_filter_and_pages() -> None:
 
 
 async def test_multicast_accounts_each_outcome() -> None:
-    entries = {name: {} for name in ("a", "b", "c", "d")}
+    entries: dict[str, dict[str, str]] = {name: {} for name in ("a", "b", "c", "d")}
     outcomes: dict[str, Outcome | Exception] = {
         "a": Outcome.DELIVERED,
         "b": Outcome.FAILED,
@@ -111,7 +111,7 @@ async def test_multicast_accounts_each_outcome() -> None:
 
 
 async def test_multicast_raises_when_every_delivery_errs() -> None:
-    entries = {name: {} for name in ("a", "b")}
+    entries: dict[str, dict[str, str]] = {name: {} for name in ("a", "b")}
     down = {n: UnavailableError("messaging down") for n in entries}
     coordinator = Coordinator(FakeRegistry(entries), FakeMessaging(dict(down)))
     with pytest.raises(UnavailableError, match="messaging down"):

@@ -10,10 +10,8 @@ from prism.sdk.limits import MAX_FILTER_CONDITIONS, MAX_FILTER_VALUES
 from prism.sdk.patterns import parse_filter
 
 
-def f(*conds: tuple[str, int, list[str]]) -> pb.Filter:
-    return pb.Filter(
-        conditions=[pb.FilterCondition(key=k, op=op, values=v) for k, op, v in conds]
-    )
+def f(*conds: tuple[str, pb.FilterOp.ValueType, list[str]]) -> pb.Filter:
+    return pb.Filter(conditions=[pb.FilterCondition(key=k, op=op, values=v) for k, op, v in conds])
 
 
 META = {"region": "eu-west", "tier": "gold", "age": "30", "bad": "1e999"}
@@ -43,7 +41,7 @@ META = {"region": "eu-west", "tier": "gold", "age": "30", "bad": "1e999"}
         (("missing", pb.FILTER_OP_LT, ["100"]), False),
     ],
 )
-def test_operator(cond: tuple[str, int, list[str]], expected: bool) -> None:
+def test_operator(cond: tuple[str, pb.FilterOp.ValueType, list[str]], expected: bool) -> None:
     assert parse_filter(f(cond)).matches(META) is expected
 
 
@@ -58,7 +56,7 @@ def test_conditions_are_anded_and_empty_matches_all() -> None:
     ("wire", "named"),
     [
         (f(("k", pb.FILTER_OP_UNSPECIFIED, [])), "op must be set"),
-        (f(("k", 99, ["v"])), "op must be set"),
+        (f(("k", pb.FilterOp.ValueType(99), ["v"])), "op must be set"),
         (f(("", pb.FILTER_OP_EQ, ["v"])), "key must not be empty"),
         (f(("k", pb.FILTER_OP_EQ, [])), "exactly 1 value"),
         (f(("k", pb.FILTER_OP_PREFIX, ["a", "b"])), "exactly 1 value"),

@@ -9,7 +9,7 @@ connection cannot run other commands); its breaker-guarded PUBLISHes use the sha
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -27,12 +27,14 @@ def channel(namespace: str, identity: str) -> str:
 
 
 def encode(message: Delivery) -> bytes:
-    return pb.MulticastMessage(
-        message_id=message.message_id,
-        payload=message.payload,
-        headers=dict(message.headers),
-        send_time_us=message.send_time_us,
-    ).SerializeToString()
+    return bytes(
+        pb.MulticastMessage(
+            message_id=message.message_id,
+            payload=message.payload,
+            headers=dict(message.headers),
+            send_time_us=message.send_time_us,
+        ).SerializeToString()
+    )
 
 
 def decode(data: bytes) -> Delivery:
@@ -80,7 +82,7 @@ class RedisReceiver:
         self._closed = True
         pubsub, conn, self._pubsub, self._conn = self._pubsub, self._conn, None, None
         if pubsub is not None:
-            await pubsub.aclose()
+            await cast(Any, pubsub).aclose()
         if conn is not None:
             await conn.aclose()
 
@@ -92,7 +94,9 @@ class RedisMessaging:
         self.backend = backend
 
     async def deliver(self, namespace: str, identity: str, message: Delivery) -> Outcome:
-        receivers = await self.backend.command("PUBLISH", channel(namespace, identity), encode(message))
+        receivers = await self.backend.command(
+            "PUBLISH", channel(namespace, identity), encode(message)
+        )
         return Outcome.DELIVERED if receivers else Outcome.NO_RECEIVER
 
     def receiver(self, namespace: str, identity: str) -> RedisReceiver:

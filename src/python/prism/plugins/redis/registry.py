@@ -105,7 +105,11 @@ class RedisRegistry:
     async def scan(self, namespace: str, where: Filter) -> AsyncIterator[Registered]:
         start = "-"
         while True:
-            page = await self.backend.run(lambda conn, s=start: self._page(conn, namespace, s))
+
+            async def read(conn: Redis, after: str = start) -> tuple[list[Registered], str | None]:
+                return await self._page(conn, namespace, after)
+
+            page = await self.backend.run(read)
             for entry in page[0]:
                 if where.matches(entry.metadata):
                     yield entry

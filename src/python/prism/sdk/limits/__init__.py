@@ -8,16 +8,6 @@ size and the limit, so a client can fix its request without reading server logs.
 Sizes are measured in UTF-8 bytes, because that is what backends store and limit.
 """
 
-from prism.sdk.limits._validate import (
-    MAX_KEY_BYTES,
-    MAX_NAME_BYTES,
-    MAX_TTL_SECONDS,
-    MAX_VALUE_BYTES,
-    validate_key,
-    validate_name,
-    validate_ttl,
-    validate_value,
-)
 from prism.sdk.limits._registry import (
     DEFAULT_ENUMERATE_PAGE_SIZE,
     MAX_ENUMERATE_PAGE_SIZE,
@@ -34,6 +24,16 @@ from prism.sdk.limits._registry import (
     validate_page_size,
     validate_payload,
     validate_registration_ttl,
+)
+from prism.sdk.limits._validate import (
+    MAX_KEY_BYTES,
+    MAX_NAME_BYTES,
+    MAX_TTL_SECONDS,
+    MAX_VALUE_BYTES,
+    validate_key,
+    validate_name,
+    validate_ttl,
+    validate_value,
 )
 
 __all__ = [

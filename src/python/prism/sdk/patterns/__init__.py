@@ -36,7 +36,6 @@ from prism.sdk.patterns.multicast import (
     RegistrySlot,
     multicast_registry_binding,
 )
-from prism.sdk.patterns.registry_filter import Filter, parse_filter
 from prism.sdk.patterns.pubsub import (
     SUBSCRIBED_METADATA,
     BrokerMessage,
@@ -45,6 +44,7 @@ from prism.sdk.patterns.pubsub import (
     Subscription,
     pubsub_binding,
 )
+from prism.sdk.patterns.registry_filter import Filter, parse_filter
 
 __all__ = [
     "Coordinator",

@@ -227,7 +227,9 @@ class Coordinator:
         if errors and len(errors) == len(results):
             raise errors[0]
         for error in errors[:1]:
-            _log.warning("multicast: %d of %d deliveries failed: %r", len(errors), len(results), error)
+            _log.warning(
+                "multicast: %d of %d deliveries failed: %r", len(errors), len(results), error
+            )
         return MulticastResult(
             targeted=len(results),
             delivered=sum(1 for r in results if r is Outcome.DELIVERED),

@@ -89,9 +89,7 @@ def _condition(index: int, wire: pb.FilterCondition) -> Condition:
     if not wire.key:
         raise InvalidArgumentError(f"{where}: key must not be empty")
     if len(wire.key.encode("utf-8", "surrogatepass")) > MAX_METADATA_KEY_BYTES:
-        raise InvalidArgumentError(
-            f"{where}: key is longer than {MAX_METADATA_KEY_BYTES} bytes"
-        )
+        raise InvalidArgumentError(f"{where}: key is longer than {MAX_METADATA_KEY_BYTES} bytes")
     op, values = wire.op, tuple(wire.values)
     if op not in pb.FilterOp.values() or op == pb.FILTER_OP_UNSPECIFIED:
         raise InvalidArgumentError(f"{where} ({wire.key!r}): op must be set (got {op})")

@@ -15,7 +15,7 @@ from prism.sdk.testing._support import bounded, expect_status, fail
 
 _END = object()
 
-Cond = tuple[str, int, Sequence[str]]
+Cond = tuple[str, pb.FilterOp.ValueType, Sequence[str]]
 
 
 def make_filter(*conditions: Cond) -> pb.Filter:
@@ -105,7 +105,9 @@ class RegistryClient:
         self, where: pb.Filter, page_size: int = 0
     ) -> list[list[pb.Registration]]:
         async def collect() -> list[list[pb.Registration]]:
-            return [list(page.registrations) async for page in self.enumerate_call(where, page_size)]
+            return [
+                list(page.registrations) async for page in self.enumerate_call(where, page_size)
+            ]
 
         return await bounded(collect(), self.timeout, "Enumerate")
 

@@ -18,7 +18,7 @@ from prism.sdk.limits import (
     MAX_MULTICAST_PAYLOAD_BYTES,
 )
 from prism.sdk.testing._base import ConformanceBase
-from prism.sdk.testing._registry_client import RegistryClient, make_filter
+from prism.sdk.testing._registry_client import Cond, RegistryClient, make_filter
 from prism.sdk.testing._support import key_of_bytes, unique
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -44,10 +44,12 @@ class MulticastRegistryConformance(ConformanceBase):
         )
 
     @staticmethod
-    def run_filter(run: str, *more: tuple[str, int, list[str]]) -> pb.Filter:
+    def run_filter(run: str, *more: Cond) -> pb.Filter:
         return make_filter(("run", EQ, [run]), *more)
 
-    async def test_register_enumerate_replace(self, prism_channel: Any, prism_namespace: str) -> None:
+    async def test_register_enumerate_replace(
+        self, prism_channel: Any, prism_namespace: str
+    ) -> None:
         async with self.registry(prism_channel, prism_namespace) as reg:
             run, who = unique("run"), unique("id")
             assert await reg.register(who, {"run": run, "region": "eu"}) is True
@@ -95,7 +97,7 @@ class MulticastRegistryConformance(ConformanceBase):
             for k, meta in people.items():
                 await reg.register(ids[k], {"run": run, **meta})
 
-            async def match(*conds: tuple[str, int, list[str]]) -> set[str]:
+            async def match(*conds: Cond) -> set[str]:
                 found = await reg.enumerate(self.run_filter(run, *conds))
                 return {k for k, v in ids.items() if v in found}
 
@@ -144,7 +146,12 @@ class MulticastRegistryConformance(ConformanceBase):
             reply = await reg.multicast(
                 self.run_filter(run, ("group", EQ, ["g"])), b"\x00hello\xff", {"k": "v"}
             )
-            assert (reply.targeted, reply.delivered, reply.no_receiver, reply.failed) == (5, 3, 2, 0)
+            assert (reply.targeted, reply.delivered, reply.no_receiver, reply.failed) == (
+                5,
+                3,
+                2,
+                0,
+            )
             for stream in streams:
                 message = await stream.receive(self.message_timeout_seconds)
                 assert message.payload == b"\x00hello\xff"
@@ -172,7 +179,12 @@ class MulticastRegistryConformance(ConformanceBase):
     async def test_multicast_with_no_match(self, prism_channel: Any, prism_namespace: str) -> None:
         async with self.registry(prism_channel, prism_namespace) as reg:
             reply = await reg.multicast(self.run_filter(unique("run")), b"x")
-            assert (reply.targeted, reply.delivered, reply.no_receiver, reply.failed) == (0, 0, 0, 0)
+            assert (reply.targeted, reply.delivered, reply.no_receiver, reply.failed) == (
+                0,
+                0,
+                0,
+                0,
+            )
 
     async def test_bad_registrations_are_rejected_whole(
         self, prism_channel: Any, prism_namespace: str
