@@ -7,12 +7,12 @@ memo's runs last 60 s; the figures do not matter here, the accounting does).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from loadtest.appendix_b import appendix_b_block
 from prism.loadtest.cli import build_parser, main
 from prism.loadtest.profiles import constant
 from prism.loadtest.registry import RegistryScenario
@@ -21,26 +21,6 @@ from prism.loadtest.runner import Runner
 from prism.plugins.memstore.messaging import InProcessMessaging
 from prism.plugins.memstore.registry import MemStoreRegistry
 from prism.sdk.patterns import Coordinator, Delivery, Outcome
-
-# Appendix B of MEMO-013: the block layout every operation keeps.
-APPENDIX_B = [
-    r"^Register Operations:$",
-    r"^  Total Requests:   \d+$",
-    r"^  Success Rate:     \d+\.\d\d%$",
-    r"^  Latency P95:      [\d.]+ms$",
-    r"^  Latency P99:      [\d.]+ms$",
-]
-
-
-def appendix_b_block(summary: str, op: str) -> list[str]:
-    """The 5 lines from "<Op> Operations:" on, checked against APPENDIX_B (with op's name)."""
-    lines = summary.splitlines()
-    start = lines.index(f"{op.capitalize()} Operations:")
-    block = lines[start : start + len(APPENDIX_B)]
-    patterns = [APPENDIX_B[0].replace("Register", op.capitalize()), *APPENDIX_B[1:]]
-    for pattern, line in zip(patterns, block, strict=True):
-        assert re.match(pattern, line), (pattern, line, summary)
-    return block
 
 
 def test_memo_flags_parse() -> None:
