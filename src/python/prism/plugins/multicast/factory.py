@@ -41,6 +41,8 @@ class Slots:
             await self.nats.start()
 
     async def close(self, timeout: float = 5.0) -> None:
+        if isinstance(self.coordinator.messaging, RedisMessaging):
+            await self.coordinator.messaging.close()
         if self.nats is not None:
             await self.nats.close()
         if self.memstore is not None:
