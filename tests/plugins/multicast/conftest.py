@@ -11,6 +11,7 @@ import pytest
 from prism.plugins.multicast import MulticastPlugin, MulticastSettings
 from prism.sdk.config import load_settings
 from prism.sdk.testing import running_plugin
+from services.nats_servers import NatsServer, shared_nats
 from services.servers import RedisServer, shared_redis
 
 
@@ -37,6 +38,30 @@ async def memstore_channel() -> AsyncIterator[grpc.aio.Channel]:
 async def redis_channel(redis_srv: RedisServer) -> AsyncIterator[grpc.aio.Channel]:
     plugin = MulticastPlugin(
         settings(registry="redis", messaging="redis", redis_addr=redis_srv.addr)
+    )
+    async with running_plugin(plugin) as address:
+        async with grpc.aio.insecure_channel(address) as channel:
+            yield channel
+
+
+@pytest.fixture(scope="session")
+def nats_srv() -> Iterator[NatsServer]:
+    """PRISM_TEST_NATS_URL or a nats-server of our own; fails (never skips) if none can start."""
+    with shared_nats() as server:
+        yield server
+
+
+@pytest.fixture
+async def redis_nats_channel(
+    redis_srv: RedisServer, nats_srv: NatsServer
+) -> AsyncIterator[grpc.aio.Channel]:
+    plugin = MulticastPlugin(
+        settings(
+            registry="redis",
+            messaging="nats",
+            redis_addr=redis_srv.addr,
+            nats_servers=nats_srv.url,
+        )
     )
     async with running_plugin(plugin) as address:
         async with grpc.aio.insecure_channel(address) as channel:

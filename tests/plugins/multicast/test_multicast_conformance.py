@@ -1,4 +1,4 @@
-"""The multicast registry conformance kit on each slot combination (real Redis for Redis)."""
+"""The multicast registry conformance kit on each slot combination (real Redis and NATS)."""
 
 from __future__ import annotations
 
@@ -18,3 +18,9 @@ class TestRedisRedis(MulticastRegistryConformance):
     @pytest.fixture
     def prism_channel(self, redis_channel: grpc.aio.Channel) -> grpc.aio.Channel:
         return redis_channel
+
+
+class TestRedisNats(MulticastRegistryConformance):
+    @pytest.fixture
+    def prism_channel(self, redis_nats_channel: grpc.aio.Channel) -> grpc.aio.Channel:
+        return redis_nats_channel

@@ -1,11 +1,17 @@
-"""Two plugin servers sharing one Redis (nothing else) see one registry and reach each other's
+"""Two plugin processes sharing one Redis (nothing else: one served in this process, one a
+real ``python -m prism.plugins.multicast`` child) see one registry and reach each other's
 receivers; the Redis index stays clean of expired registrations."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import grpc
@@ -23,17 +29,45 @@ from services.servers import RedisServer
 NS = "shared"
 
 
+@contextmanager
+def plugin_process(redis_addr: str) -> Iterator[str]:
+    """A multicast plugin child process on Redis; yields its host:port."""
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
+        PRISM_MULTICAST_PORT="0",
+        PRISM_MULTICAST_REGISTRY="redis",
+        PRISM_MULTICAST_MESSAGING="redis",
+        PRISM_MULTICAST_REDIS_ADDR=redis_addr,
+    )
+    cmd = [sys.executable, "-m", "prism.plugins.multicast"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert " listening on " in line, f"plugin process did not start: {line!r}"
+        yield line.split(" listening on ", 1)[1].strip()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+
+
 @pytest.fixture
 async def two(redis_srv: RedisServer) -> AsyncIterator[tuple[RegistryClient, RegistryClient]]:
-    def plugin() -> MulticastPlugin:
-        return MulticastPlugin(
-            settings(registry="redis", messaging="redis", redis_addr=redis_srv.addr)
-        )
+    plugin = MulticastPlugin(
+        settings(registry="redis", messaging="redis", redis_addr=redis_srv.addr)
+    )
+    with plugin_process(redis_srv.addr) as b:
+        async with running_plugin(plugin) as a:
+            async with _both(a, b) as clients:
+                yield clients
 
-    async with running_plugin(plugin()) as a, running_plugin(plugin()) as b:
-        async with grpc.aio.insecure_channel(a) as ca, grpc.aio.insecure_channel(b) as cb:
-            async with RegistryClient(ca, NS, 10, 10) as ra, RegistryClient(cb, NS, 10, 10) as rb:
-                yield ra, rb
+
+@asynccontextmanager
+async def _both(a: str, b: str) -> AsyncIterator[tuple[RegistryClient, RegistryClient]]:
+    async with grpc.aio.insecure_channel(a) as ca, grpc.aio.insecure_channel(b) as cb:
+        async with RegistryClient(ca, NS, 10, 10) as ra, RegistryClient(cb, NS, 10, 10) as rb:
+            yield ra, rb
 
 
 def run_filter(run: str) -> pb.Filter:

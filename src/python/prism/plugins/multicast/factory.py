@@ -12,6 +12,7 @@ from typing import Any
 from prism.plugins.memstore.messaging import InProcessMessaging
 from prism.plugins.memstore.registry import MemStoreRegistry
 from prism.plugins.multicast.settings import MulticastSettings
+from prism.plugins.nats import NatsBackend, NatsMessaging
 from prism.plugins.redis.connection import Backend
 from prism.plugins.redis.messaging import RedisMessaging
 from prism.plugins.redis.registry import RedisRegistry
@@ -29,14 +30,21 @@ class Slots:
     coordinator: Coordinator
     redis: Backend | None = None
     memstore: MemStoreRegistry | None = None
+    nats: NatsBackend | None = None
 
     async def start(self) -> None:
         if self.redis is not None:
             await self.redis.start()
         if self.memstore is not None:
             await self.memstore.start()
+        if self.nats is not None:
+            await self.nats.start()
 
     async def close(self, timeout: float = 5.0) -> None:
+        if isinstance(self.coordinator.messaging, RedisMessaging):
+            await self.coordinator.messaging.close()
+        if self.nats is not None:
+            await self.nats.close()
         if self.memstore is not None:
             await self.memstore.stop()
         if self.redis is not None:
@@ -68,20 +76,26 @@ def build_slots(settings: MulticastSettings) -> Slots:
     else:
         assert redis is not None
         registry = RedisRegistry(redis, settings.max_registrations)
+    nats: NatsBackend | None = None
     messaging: MessagingSlot
     if settings.messaging == "redis":
         assert redis is not None
         messaging = RedisMessaging(redis)
+    elif settings.messaging == "nats":
+        servers = [s.strip() for s in settings.nats_servers.split(",") if s.strip()]
+        nats = NatsBackend(servers, breaker_open_seconds=settings.breaker_open_seconds)
+        messaging = NatsMessaging(nats, settings.nats_delivery_timeout)
     else:
         messaging = InProcessMessaging()
-    return Slots(Coordinator(registry, messaging), redis=redis, memstore=memstore)
+    return Slots(Coordinator(registry, messaging), redis=redis, memstore=memstore, nats=nats)
 
 
 async def build_coordinator(
     registry: str = "memstore", messaging: str = "inprocess", **settings: Any
 ) -> Slots:
-    """A started coordinator, e.g. ``await build_coordinator("redis", "redis",
-    redis_addr="localhost:6379")``; ``await slots.close()`` when done."""
+    """A started coordinator, e.g. ``await build_coordinator("redis", "nats",
+    redis_addr="localhost:6379", nats_servers="nats://localhost:4222")``; use
+    ``slots.coordinator``, then ``await slots.close()``."""
     built = build_slots(
         load_settings(
             MulticastSettings,

@@ -7,7 +7,8 @@ from typing import ClassVar, cast
 
 from prism.plugins.multicast.factory import Slots, build_slots
 from prism.plugins.multicast.settings import MulticastSettings
-from prism.plugins.redis.connection import CLASSIFIERS
+from prism.plugins.nats.connection import CLASSIFIERS as NATS_CLASSIFIERS
+from prism.plugins.redis.connection import CLASSIFIERS as REDIS_CLASSIFIERS
 from prism.sdk.errors import Classifier
 from prism.sdk.patterns import MulticastRegistryServicer, multicast_registry_binding
 from prism.sdk.plugin import Plugin
@@ -30,7 +31,7 @@ class MulticastPlugin(Plugin[MulticastSettings]):
         return [self.binding]
 
     def classifiers(self) -> Sequence[Classifier]:
-        return CLASSIFIERS
+        return (*REDIS_CLASSIFIERS, *NATS_CLASSIFIERS)
 
     async def initialize(self) -> None:
         if self._built_from is not self.settings:
@@ -39,6 +40,8 @@ class MulticastPlugin(Plugin[MulticastSettings]):
             self.servicer.coordinator = self.slots.coordinator
         if self.slots.redis is not None:
             self.slots.redis.register_health(self.health)
+        if self.slots.nats is not None:
+            self.slots.nats.register_health(self.health)
         await self.slots.start()
 
     async def stop(self) -> None:

@@ -11,7 +11,7 @@ from prism.sdk.backend import GuardedPoolSettings
 from prism.sdk.config import Duration, PluginSettings, SettingsConfigDict
 
 RegistryKind = Literal["memstore", "redis"]
-MessagingKind = Literal["inprocess", "redis"]
+MessagingKind = Literal["inprocess", "redis", "nats"]
 
 
 class MulticastSettings(PluginSettings, GuardedPoolSettings):
@@ -25,6 +25,12 @@ class MulticastSettings(PluginSettings, GuardedPoolSettings):
     redis_db: int = Field(default=0, ge=0)
     redis_command_timeout: Duration = Field(default=1.0, gt=0)
     redis_connect_timeout: Duration = Field(default=0.5, gt=0)
+    nats_servers: str = Field(
+        default="nats://127.0.0.1:4222", description="Comma-separated NATS server URLs."
+    )
+    nats_delivery_timeout: Duration = Field(
+        default=1.0, gt=0, description="How long a NATS receiver has to confirm a delivery."
+    )
     max_registrations: int = Field(
         default=10_000_000, ge=1, description="Per namespace (Redis registry)."
     )
