@@ -116,8 +116,8 @@ async def open_registry(
     *, redis_addr: str | None = None, nats_servers: str | None = None, messaging: bool = True
 ) -> AsyncIterator[Opened]:
     """The multicast registry ``Coordinator`` the multicast plugin would serve, started."""
-    from prism.plugins.multicast import MulticastSettings, build_coordinator
-    from prism.plugins.redis.connection import CLASSIFIERS  # what the multicast plugin uses
+    from prism.plugins.multicast import build_coordinator
+    from prism.plugins.multicast.plugin import CLASSIFIERS
 
     registry, messaging_slot = registry_slots(
         redis_addr=redis_addr, nats_servers=nats_servers, messaging=messaging
@@ -126,8 +126,6 @@ async def open_registry(
     if redis_addr:
         settings["redis_addr"] = redis_addr
     if messaging_slot == "nats":
-        if "nats_servers" not in MulticastSettings.model_fields:
-            raise ValueError("--nats-servers: this build has no NATS messaging slot")
         settings["nats_servers"] = nats_servers
     slots = await build_coordinator(registry, messaging_slot, **settings)
     try:

@@ -36,7 +36,7 @@ _log = logging.getLogger(__name__)
 
 OPERATIONS = ("register", "enumerate", "multicast")
 SETUP_BATCH = 128
-RECEIVER_BATCH = 8  # each Redis receiver connects (~10 ms CPU here): few at once, within timeout
+RECEIVER_BATCH = 8  # receivers started at once (each within the slot's connect/subscribe timeout)
 TEARDOWN_WAIT_S = 5.0
 _HEADER = struct.Struct(">Qd")  # multicast sequence number, intended start (perf_counter s)
 

@@ -14,6 +14,9 @@ from prism.sdk.patterns import MulticastRegistryServicer, multicast_registry_bin
 from prism.sdk.plugin import Plugin
 from prism.sdk.server import ServiceBinding
 
+CLASSIFIERS: tuple[Classifier, ...] = (*REDIS_CLASSIFIERS, *NATS_CLASSIFIERS)
+"""Errors of either backend a namespace's slots may use (also the load tester's)."""
+
 
 class MulticastPlugin(Plugin[MulticastSettings]):
     name: ClassVar[str] = "multicast"
@@ -31,7 +34,7 @@ class MulticastPlugin(Plugin[MulticastSettings]):
         return [self.binding]
 
     def classifiers(self) -> Sequence[Classifier]:
-        return (*REDIS_CLASSIFIERS, *NATS_CLASSIFIERS)
+        return CLASSIFIERS
 
     async def initialize(self) -> None:
         if self._built_from is not self.settings:
