@@ -1,6 +1,6 @@
 """The multicast registry scenarios in process (MemStore registry, in-process messaging).
 
-Real backends: test_loadtest_registry_redis.py and test_launcher.py. Runs here last 1 s (the
+Real backends: test_loadtest_registry_servers.py and test_launcher.py. Runs here last 1 s (the
 memo's runs last 60 s; the figures do not matter here, the accounting does).
 """
 

@@ -1,4 +1,5 @@
-"""The multicast registry scenarios against a real Redis (registry and pub/sub messaging).
+"""The multicast registry scenarios against a real Redis (registry; pub/sub messaging) and a
+real NATS (messaging).
 
 Shorter and slower than the memo's runs (2 s at 10-20 ops/s, 40 identities: the accounting is
 tested, not the figures; tests run under coverage on a shared 2-core box, where Redis fan-out
@@ -16,12 +17,19 @@ from pathlib import Path
 import pytest
 
 from prism.loadtest.cli import main
+from services.nats_servers import NatsServer, shared_nats
 from services.servers import RedisServer, shared_redis
 
 
 @pytest.fixture(scope="module")
 def redis_srv() -> Iterator[RedisServer]:
     with shared_redis() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def nats_srv() -> Iterator[NatsServer]:
+    with shared_nats() as server:
         yield server
 
 
@@ -39,15 +47,21 @@ def _run(argv: list[str], out: Path) -> dict[str, object]:
     ],
     ids=["multicast", "mixed"],
 )
+@pytest.mark.parametrize("messaging", ["redis", "nats"])
 def test_delivery_rate_is_100_percent_with_live_receivers(
-    redis_srv: RedisServer, tmp_path: Path, command: list[str]
+    redis_srv: RedisServer,
+    nats_srv: NatsServer,
+    tmp_path: Path,
+    command: list[str],
+    messaging: str,
 ) -> None:
-    report = _run([*command, "-d", "2s", "--redis-addr", redis_srv.addr], tmp_path / "r.json")
-    assert report["settings"] == {
-        "registry": "redis",
-        "messaging": "redis",
-        "redis_addr": redis_srv.addr,
-    }
+    argv = [*command, "-d", "2s", "--redis-addr", redis_srv.addr]
+    expected = {"registry": "redis", "messaging": messaging, "redis_addr": redis_srv.addr}
+    if messaging == "nats":
+        argv += ["--nats-servers", nats_srv.url]
+        expected["nats_servers"] = nats_srv.url
+    report = _run(argv, tmp_path / "r.json")
+    assert report["settings"] == expected
     assert report["errors"] == {}
     delivery = report["custom"]["delivery"]  # type: ignore[index]
     assert delivery["receivers"] == 40
