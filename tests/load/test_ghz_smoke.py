@@ -140,7 +140,8 @@ def test_suites_run_sh(ghz: str, redis_srv: RedisServer, tmp_path: Path) -> None
         gw.stop()
     print(proc.stdout)
     assert proc.returncode == 0, f"run.sh failed:\n{proc.stdout}\n{proc.stderr[-3000:]}"
-    for suite in ("kv_set", "kv_get", "pubsub_publish"):
+    suites = ("kv_set", "kv_get", "pubsub_publish")
+    for suite in (*suites, "registry_register", "registry_enumerate", "registry_multicast"):
         report = json.loads((reports / f"{suite}.json").read_text())
         assert report["count"] > 0
         assert report["statusCodeDistribution"] == {"OK": report["count"]}, suite

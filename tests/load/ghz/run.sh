@@ -2,7 +2,7 @@
 # Run the ghz suites against a running gateway and write one JSON report per suite.
 #
 #   ./prism up --config tests/load/ghz/prism.yaml      # in another terminal
-#   tests/load/ghz/run.sh                              # kv_set kv_get pubsub_publish
+#   tests/load/ghz/run.sh                              # kv_*, pubsub_publish, registry_*
 #   tests/load/ghz/run.sh --addr 127.0.0.1:9000 kv_set kv_get   # plain `./prism up` (no pubsub)
 #
 # Suites are the *.json ghz configs next to this script (server reflection, no .proto needed).
@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 SUITES=("$@")
-[ ${#SUITES[@]} -gt 0 ] || SUITES=(kv_set kv_get pubsub_publish)
+[ ${#SUITES[@]} -gt 0 ] || SUITES=(kv_set kv_get pubsub_publish registry_register registry_enumerate registry_multicast)
 
 GHZ=$(bash "$TOOLS/ghz.sh" install)
 mkdir -p "$REPORTS"
