@@ -9,7 +9,8 @@
 # A suite is a ghz JSON config next to this script (server reflection, no .proto needed).
 # lifecycle_* suites call a plugin directly (the proxy does not route LifecycleInterface):
 # they run only with --plugin-addr (e.g. `./prism serve memstore --port 9300`). Suites that
-# read the key "ghz-seed" get it written first (seed.json); a suite with a <suite>_feed.json
+# read the key "ghz-seed" get it written first (seed.json), a suite with a <suite>_seed.json
+# gets that run first; a suite with a <suite>_feed.json
 # runs that publisher alongside (Subscribe needs messages to arrive). ghz writes the JSON;
 # ghz-report (tools/ghzreport) writes CSV and HTML of the same run. Reports:
 # $PRISM_GHZ_REPORTS, default reports/ghz/ at the repo root. PRISM_GHZ_DURATION (e.g. 2s)
@@ -34,7 +35,7 @@ SUITES=("$@")
 if [ ${#SUITES[@]} -eq 0 ]; then
   for cfg in "$HERE"/*.json; do
     suite=$(basename "$cfg" .json)
-    case $suite in seed|*_feed) continue ;; esac
+    case $suite in seed|*_feed|*_seed) continue ;; esac
     if [[ $suite == lifecycle_* && -z $PLUGIN_ADDR ]]; then
       echo "run.sh: $suite left out: it needs --plugin-addr" >&2; continue
     fi
@@ -63,6 +64,11 @@ for suite in "${SUITES[@]}"; do
     "$PY" "$HERE/../ghz_report.py" seed "$REPORTS/seed.json" >/dev/null || {
       echo "run.sh: seeding with seed.json failed" >&2; failed=1; continue; }
     seeded=1
+  fi
+  if [ -f "$HERE/${suite}_seed.json" ]; then  # this suite's own data, written first
+    if ! "$GHZ" --config "$HERE/${suite}_seed.json" --format json "$ADDR" >/dev/null; then
+      echo "run.sh: $suite: seeding with ${suite}_seed.json failed" >&2; failed=1; continue
+    fi
   fi
   feed_pid=
   if [ -f "$HERE/${suite}_feed.json" ]; then

@@ -72,6 +72,19 @@ async def test_nats_killed_and_restarted(own_nats: NatsServer, channel: grpc.aio
 
         os.kill(own_nats.pid(), signal.SIGKILL)
         own_nats.running = False
+
+        async def unavailable() -> bool:
+            # Until the client has seen the connection drop, a request times out instead:
+            # that target is "failed", never "delivered".
+            try:
+                reply = await reg.multicast(where, b"during")
+            except grpc.aio.AioRpcError as exc:
+                assert exc.code() == grpc.StatusCode.UNAVAILABLE, exc
+                return True
+            assert (reply.delivered, reply.failed) == (0, 1), reply
+            return False
+
+        await _eventually(unavailable, within=5)
         for _ in range(3):
             with pytest.raises(grpc.aio.AioRpcError) as info:
                 await reg.multicast(where, b"during")

@@ -3,7 +3,7 @@ filters, pages, and delivery accounting (unit level; the real slots run the conf
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -11,7 +11,15 @@ import pytest
 from prism.interfaces import multicast_registry_pb2 as pb
 from prism.sdk.errors import InvalidArgumentError, UnavailableError
 from prism.sdk.limits import MAX_METADATA_ENTRIES
-from prism.sdk.patterns import Coordinator, Delivery, Filter, Outcome, Registered, parse_filter
+from prism.sdk.patterns import (
+    Coordinator,
+    Delivery,
+    Filter,
+    Outcome,
+    Registered,
+    multicast,
+    parse_filter,
+)
 
 EVERYTHING = Filter()
 
@@ -48,12 +56,17 @@ class FakeMessaging:
         self.outcomes = outcomes
         self.sent: list[tuple[str, Delivery]] = []
 
-    async def deliver(self, namespace: str, identity: str, message: Delivery) -> Outcome:
-        self.sent.append((identity, message))
-        outcome = self.outcomes.get(identity, Outcome.NO_RECEIVER)
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
+    async def deliver(
+        self, namespace: str, identities: Sequence[str], message: Delivery
+    ) -> list[Outcome]:
+        result = []
+        for identity in identities:
+            self.sent.append((identity, message))
+            outcome = self.outcomes.get(identity, Outcome.NO_RECEIVER)
+            if isinstance(outcome, Exception):
+                raise outcome
+            result.append(outcome)
+        return result
 
     def receiver(self, namespace: str, identity: str) -> Any:
         raise AssertionError("not used")
@@ -94,16 +107,12 @@ async def test_enumerate_rechecks_the_filter_and_pages() -> None:
 
 async def test_multicast_accounts_each_outcome() -> None:
     entries: dict[str, dict[str, str]] = {name: {} for name in ("a", "b", "c", "d")}
-    outcomes: dict[str, Outcome | Exception] = {
-        "a": Outcome.DELIVERED,
-        "b": Outcome.FAILED,
-        "c": UnavailableError("down"),
-    }
+    outcomes: dict[str, Outcome | Exception] = {"a": Outcome.DELIVERED, "b": Outcome.FAILED}
     messaging = FakeMessaging(outcomes)
     result = await Coordinator(FakeRegistry(entries), messaging).multicast(
         "ns", EVERYTHING, b"p", {"h": "1"}
     )
-    assert (result.targeted, result.delivered, result.no_receiver, result.failed) == (4, 1, 1, 2)
+    assert (result.targeted, result.delivered, result.no_receiver, result.failed) == (4, 1, 2, 1)
     assert result.delivery_rate == 0.25
     messages = {m.message_id for _, m in messaging.sent}
     assert len(messages) == 1, "one message id per multicast"
@@ -124,3 +133,18 @@ async def test_oversize_payload_is_rejected_before_fanout() -> None:
     with pytest.raises(InvalidArgumentError, match="payload"):
         await coordinator.multicast("ns", EVERYTHING, b"x" * (256 * 1024 + 1), {})
     assert messaging.sent == []
+
+
+async def test_a_failed_batch_counts_its_targets_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(multicast, "FANOUT_BATCH", 2)
+    entries: dict[str, dict[str, str]] = {name: {} for name in ("a", "b", "c", "d", "e")}
+    outcomes: dict[str, Outcome | Exception] = {
+        "a": Outcome.DELIVERED,
+        "b": Outcome.DELIVERED,
+        "c": UnavailableError("down"),  # fails the batch [c, d]
+        "e": Outcome.DELIVERED,
+    }
+    result = await Coordinator(FakeRegistry(entries), FakeMessaging(outcomes)).multicast(
+        "ns", EVERYTHING, b"", {}
+    )
+    assert (result.targeted, result.delivered, result.no_receiver, result.failed) == (5, 3, 0, 2)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from prism.sdk.patterns import Delivery, Outcome
 
@@ -64,7 +64,12 @@ class InProcessMessaging:
         self._receivers: dict[_Key, set[InProcessReceiver]] = defaultdict(set)
         self._buffer = receiver_buffer
 
-    async def deliver(self, namespace: str, identity: str, message: Delivery) -> Outcome:
+    async def deliver(
+        self, namespace: str, identities: Sequence[str], message: Delivery
+    ) -> list[Outcome]:
+        return [self._deliver_one(namespace, identity, message) for identity in identities]
+
+    def _deliver_one(self, namespace: str, identity: str, message: Delivery) -> Outcome:
         receivers = self._receivers.get((namespace, identity))
         if not receivers:
             return Outcome.NO_RECEIVER

@@ -1,8 +1,9 @@
 """NatsMessaging: the multicast messaging slot over NATS request/reply, a subject per identity.
 
 Delivery is confirmed by the receiver, not assumed at publish: Multicast sends a request to
-the identity's subject; a receiver replies only after the servicer wrote the message to its
-Receive stream. No subscriber at all is NATS's "no responders" status (NO_RECEIVER); a
+the identity's subject; a receiver replies when its reader takes the message off the
+subscription (the servicer then writes it to the Receive stream), so a subscription nobody
+reads does not count. No subscriber at all is NATS's "no responders" status (NO_RECEIVER); a
 receiver that does not confirm within ``delivery_timeout`` is FAILED. Subjects are
 ``prism.mc.<namespace>.<identity>`` with both tokens base64url-encoded, so any identity is a
 valid single token (no ``.``, ``*`` or ``>`` inside).
@@ -10,8 +11,9 @@ valid single token (no ``.``, ``*`` or ``>`` inside).
 
 from __future__ import annotations
 
+import asyncio
 import base64
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import nats.errors
 from nats.aio.client import Client
@@ -70,13 +72,14 @@ class NatsReceiver:
             return
         with reraise_classified(self.backend.classifiers):
             async for msg in sub.messages:
-                yield decode(msg.data)
-                # Back here: the servicer wrote it to the Receive stream. Confirm delivery.
+                # The reader took it (the servicer is writing it to the Receive stream, a
+                # direct user is handed it): confirm, then hand it over.
                 if msg.reply:
                     try:
                         await msg.respond(b"")
                     except nats.errors.Error:
-                        pass  # the sender counts it FAILED after its timeout
+                        continue  # the sender counts it FAILED after its timeout
+                yield decode(msg.data)
 
     async def close(self) -> None:
         if self._closed:
@@ -96,11 +99,16 @@ class NatsMessaging:
     def __init__(self, backend: NatsBackend, delivery_timeout: float = DELIVERY_TIMEOUT) -> None:
         self.backend, self.delivery_timeout = backend, delivery_timeout
 
-    async def deliver(self, namespace: str, identity: str, message: Delivery) -> Outcome:
-        async def request(client: Client) -> Outcome:
+    async def deliver(
+        self, namespace: str, identities: Sequence[str], message: Delivery
+    ) -> list[Outcome]:
+        """The batch's requests run concurrently on the one connection."""
+        data = encode(message)
+
+        async def request(client: Client, identity: str) -> Outcome:
             try:
                 await client.request(
-                    subject(namespace, identity), encode(message), timeout=self.delivery_timeout
+                    subject(namespace, identity), data, timeout=self.delivery_timeout
                 )
             except nats.errors.NoRespondersError:
                 return Outcome.NO_RECEIVER
@@ -108,7 +116,10 @@ class NatsMessaging:
                 return Outcome.FAILED
             return Outcome.DELIVERED
 
-        return await self.backend.run(request)
+        async def batch(client: Client) -> list[Outcome]:
+            return list(await asyncio.gather(*(request(client, i) for i in identities)))
+
+        return await self.backend.run(batch)
 
     def receiver(self, namespace: str, identity: str) -> NatsReceiver:
         return NatsReceiver(self.backend, subject(namespace, identity))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, cast
 
 from redis.asyncio import Redis
@@ -187,10 +187,20 @@ class RedisMessaging:
         self.backend = backend
         self.hub = _Hub(backend)
 
-    async def deliver(self, namespace: str, identity: str, message: Delivery) -> Outcome:
-        name = channel(namespace, identity)
-        receivers = await self.backend.command("PUBLISH", name, encode(message))
-        return Outcome.DELIVERED if receivers else Outcome.NO_RECEIVER
+    async def deliver(
+        self, namespace: str, identities: Sequence[str], message: Delivery
+    ) -> list[Outcome]:
+        """One pipelined round trip of PUBLISHes for the batch."""
+        data = encode(message)
+
+        async def publish(conn: Redis) -> list[Any]:
+            pipe = conn.pipeline(transaction=False)
+            for identity in identities:
+                pipe.publish(channel(namespace, identity), data)
+            return await pipe.execute()
+
+        counts = await self.backend.run(publish)
+        return [Outcome.DELIVERED if n else Outcome.NO_RECEIVER for n in counts]
 
     def receiver(self, namespace: str, identity: str) -> RedisReceiver:
         return RedisReceiver(self.hub, channel(namespace, identity))

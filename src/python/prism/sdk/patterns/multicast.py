@@ -61,8 +61,10 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-FANOUT_CONCURRENCY = 256
-"""Deliveries in flight at once during one Multicast."""
+FANOUT_BATCH = 128
+"""Identities per MessagingSlot.deliver call."""
+FANOUT_CONCURRENCY = 16
+"""Batches in flight at once during one Multicast."""
 
 DRAINING_MESSAGE = "plugin draining: receiver ended, call Receive again"
 
@@ -129,8 +131,11 @@ class Receiver(Protocol):
 
 
 class MessagingSlot(Protocol):
-    async def deliver(self, namespace: str, identity: str, message: Delivery) -> Outcome:
-        """Hand ``message`` to the identity's live receivers; raise on a backend failure."""
+    async def deliver(
+        self, namespace: str, identities: Sequence[str], message: Delivery
+    ) -> list[Outcome]:
+        """Hand ``message`` to each identity's live receivers (one outcome per identity, in
+        order); raise on a backend failure. A batch lets a backend pipeline the sends."""
         ...
 
     def receiver(self, namespace: str, identity: str) -> Receiver: ...
@@ -207,42 +212,60 @@ class Coordinator:
         validate_metadata("headers", headers)
         started = time.perf_counter()
         message = Delivery(uuid.uuid4().hex, payload, dict(headers), time.time_ns() // 1000)
-        tasks: list[asyncio.Task[Outcome]] = []
+        tasks: list[tuple[int, asyncio.Task[list[Outcome]]]] = []
+        batch: list[str] = []
         try:
             async for entry in self.registry.scan(namespace, where):
                 if where.matches(entry.metadata):
-                    await self._fanout.acquire()
-                    tasks.append(
-                        asyncio.ensure_future(self._deliver(namespace, entry.identity, message))
-                    )
+                    batch.append(entry.identity)
+                    if len(batch) >= FANOUT_BATCH:
+                        tasks.append((len(batch), await self._send(namespace, batch, message)))
+                        batch = []
+            if batch:
+                tasks.append((len(batch), await self._send(namespace, batch, message)))
         except BaseException:
-            for task in tasks:
+            for _, task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*(task for _, task in tasks), return_exceptions=True)
             raise
-        results: Sequence[Outcome | BaseException] = await asyncio.gather(
-            *tasks, return_exceptions=True
+        results: Sequence[list[Outcome] | BaseException] = await asyncio.gather(
+            *(task for _, task in tasks), return_exceptions=True
         )
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors and len(errors) == len(results):
             raise errors[0]
+        outcomes = [o for r in results if not isinstance(r, BaseException) for o in r]
+        failed_by_error = sum(
+            size
+            for (size, _), r in zip(tasks, results, strict=True)
+            if isinstance(r, BaseException)
+        )
         for error in errors[:1]:
-            _log.warning(
-                "multicast: %d of %d deliveries failed: %r", len(errors), len(results), error
-            )
+            _log.warning("multicast: %d targets failed: %r", failed_by_error, error)
         return MulticastResult(
-            targeted=len(results),
-            delivered=sum(1 for r in results if r is Outcome.DELIVERED),
-            no_receiver=sum(1 for r in results if r is Outcome.NO_RECEIVER),
-            failed=len(errors) + sum(1 for r in results if r is Outcome.FAILED),
+            targeted=len(outcomes) + failed_by_error,
+            delivered=outcomes.count(Outcome.DELIVERED),
+            no_receiver=outcomes.count(Outcome.NO_RECEIVER),
+            failed=failed_by_error + outcomes.count(Outcome.FAILED),
             fanout_ms=(time.perf_counter() - started) * 1000,
         )
 
-    async def _deliver(self, namespace: str, identity: str, message: Delivery) -> Outcome:
-        try:
-            return await self.messaging.deliver(namespace, identity, message)
-        finally:
-            self._fanout.release()
+    async def _send(
+        self, namespace: str, identities: list[str], message: Delivery
+    ) -> asyncio.Task[list[Outcome]]:
+        """Start one batch once a slot is free (bounds the batches in flight)."""
+        await self._fanout.acquire()
+
+        async def run() -> list[Outcome]:
+            try:
+                outcomes = await self.messaging.deliver(namespace, identities, message)
+            finally:
+                self._fanout.release()
+            if len(outcomes) != len(identities):
+                raise RuntimeError(f"{len(outcomes)} outcomes for {len(identities)} identities")
+            return outcomes
+
+        return asyncio.ensure_future(run())
 
     def receiver(self, namespace: str, identity: str) -> Receiver:
         validate_name("namespace", namespace)
