@@ -7,7 +7,7 @@ memo's runs last 60 s; the figures do not matter here, the accounting does).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -75,8 +75,10 @@ class SaysDeliveredButDrops(InProcessMessaging):
     """A messaging slot that reports DELIVERED for a message no receiver ever gets
     (upstream's accounting: a publish counted as a delivery)."""
 
-    async def deliver(self, namespace: str, identity: str, message: Delivery) -> Outcome:
-        return Outcome.DELIVERED
+    async def deliver(
+        self, namespace: str, identities: Sequence[str], message: Delivery
+    ) -> list[Outcome]:
+        return [Outcome.DELIVERED for _ in identities]
 
 
 @pytest.fixture
