@@ -11,9 +11,12 @@ usage() {
 usage: tools/redis.sh COMMAND
   install               apt-get install redis-server if `redis-server` is missing
                         (the distro service is not started)
-  start DIR [--aof]     start a redis-server owning DIR (config, data, log, pidfile) on a
+  start DIR [--aof] [--port N]
+                        start a redis-server owning DIR (config, data, log, pidfile) on a
                         free 127.0.0.1 port; waits for PONG; prints the PORT on stdout.
                         --aof: appendonly yes + appendfsync always (each write on disk).
+                        --port N: on port N (e.g. 6379 for commands that assume the default
+                        port); fails if N is taken.
                         A DIR that ran before is started again on its old port, with its
                         old config and data (the --aof choice of the first start stays).
   stop DIR              SIGTERM (redis saves and exits), wait up to 20 s, then SIGKILL
@@ -38,10 +41,13 @@ ping_ok() { [ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ]; }
 
 cmd_start() {
   [ $# -ge 1 ] || usage
-  local dir=$1 aof=no; shift
+  local dir=$1 aof=no want_port=""; shift
   while [ $# -gt 0 ]; do
     case $1 in
       --aof) aof=yes ;;
+      --port)
+        [ $# -ge 2 ] && [[ $2 =~ ^[0-9]+$ ]] || die "start: --port needs a port number"
+        want_port=$2; shift ;;
       *) die "start: unknown option $1" ;;
     esac
     shift
@@ -53,12 +59,20 @@ cmd_start() {
   if pid_alive "$pidf" redis-server >/dev/null; then
     die "a redis-server already runs for $dir (port $(cat "$dir/port")); stop it first"
   fi
+  if [ -n "$want_port" ] && [ -s "$dir/port" ] && [ "$(cat "$dir/port")" != "$want_port" ]; then
+    die "$dir ran on port $(cat "$dir/port") before, not $want_port: use a fresh DIR"
+  fi
   if [ -s "$conf" ] && [ -s "$dir/port" ]; then
     port=$(cat "$dir/port")
     port_in_use "$port" && die "port $port of $dir is taken by another process"
     log "restarting $dir on its old port $port (config kept: $(grep '^appendonly' "$conf"))"
   else
-    port=$(free_port)
+    if [ -n "$want_port" ]; then
+      port=$want_port
+      port_in_use "$port" && die "port $port is taken by another process (not started)"
+    else
+      port=$(free_port)
+    fi
     cat > "$conf" <<EOF
 # written by tools/redis.sh
 bind 127.0.0.1

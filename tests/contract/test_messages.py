@@ -15,6 +15,8 @@ from prism.interfaces import (
     keyvalue_ttl_pb2_grpc,
     lifecycle_pb2,
     lifecycle_pb2_grpc,
+    multicast_registry_pb2,
+    multicast_registry_pb2_grpc,
     pubsub_basic_pb2,
     pubsub_basic_pb2_grpc,
 )
@@ -46,10 +48,25 @@ SAMPLES: list[Message] = [
         namespace="events", topic="t", payload=b"p", metadata={"trace": "1"}
     ),
     pubsub_basic_pb2.PublishResponse(message_id="0-1"),
-    pubsub_basic_pb2.SubscribeRequest(namespace="events", topic="t", subscriber_id="s1"),
-    pubsub_basic_pb2.Message(
-        topic="t", message_id="0-1", payload=b"p", metadata={"k": "v"}, publish_time_ms=17
+    pubsub_basic_pb2.SubscribeRequest(
+        namespace="events",
+        topic="t",
+        subscriber_id="s1",
+        ack_mode=pubsub_basic_pb2.ACK_MODE_AUTO,
+        ack_deadline_ms=5000,
+        max_outstanding=10,
     ),
+    pubsub_basic_pb2.Message(
+        topic="t",
+        message_id="0-1",
+        payload=b"p",
+        metadata={"k": "v"},
+        publish_time_ms=17,
+        ack_id="0-1",
+        delivery_attempt=2,
+    ),
+    pubsub_basic_pb2.AckRequest(namespace="events", topic="t", subscriber_id="s1", ack_ids=["0-1"]),
+    pubsub_basic_pb2.AckResponse(acknowledged=1),
     pubsub_basic_pb2.UnsubscribeRequest(namespace="events", topic="t", subscriber_id="s1"),
     pubsub_basic_pb2.UnsubscribeResponse(unsubscribed=True),
     lifecycle_pb2.InitializeRequest(name="cache", config={"addr": "127.0.0.1:6379"}),
@@ -77,7 +94,41 @@ SAMPLES: list[Message] = [
     ),
 ]
 
-MODULES = [keyvalue_basic_pb2, keyvalue_ttl_pb2, keyvalue_scan_pb2, pubsub_basic_pb2, lifecycle_pb2]
+_MC = multicast_registry_pb2
+_FILTER = _MC.Filter(
+    conditions=[
+        _MC.FilterCondition(key="region", op=_MC.FILTER_OP_IN, values=["eu", "us"]),
+        _MC.FilterCondition(key="age", op=_MC.FILTER_OP_GE, values=["18"]),
+    ]
+)
+SAMPLES += [
+    _FILTER.conditions[0],
+    _FILTER,
+    _MC.Registration(
+        identity="device-é", metadata={"region": "eu"}, expire_time_ms=1_700_000_000_000
+    ),
+    _MC.RegisterRequest(namespace="d", identity="x", metadata={"a": "b"}, ttl_seconds=2.5),
+    _MC.RegisterResponse(created=True),
+    _MC.UnregisterRequest(namespace="d", identity="x"),
+    _MC.UnregisterResponse(unregistered=True),
+    _MC.EnumerateRequest(namespace="d", filter=_FILTER, page_size=10),
+    _MC.EnumerateResponse(registrations=[_MC.Registration(identity="x")]),
+    _MC.MulticastRequest(namespace="d", filter=_FILTER, payload=b"\x00\xff", headers={"h": "1"}),
+    _MC.MulticastResponse(targeted=3, delivered=1, no_receiver=1, failed=1, fanout_ms=0.5),
+    _MC.ReceiveRequest(namespace="d", identity="x"),
+    _MC.MulticastMessage(
+        message_id="m", payload=b"p", headers={"h": "1"}, send_time_us=1_700_000_000_000_000
+    ),
+]
+
+MODULES = [
+    keyvalue_basic_pb2,
+    keyvalue_ttl_pb2,
+    keyvalue_scan_pb2,
+    pubsub_basic_pb2,
+    lifecycle_pb2,
+    multicast_registry_pb2,
+]
 
 
 def test_samples_cover_every_message_type() -> None:
@@ -128,8 +179,13 @@ def test_optional_ttl_presence_is_kept() -> None:
         ),
         (
             "prism.PubSubBasicInterface",
-            {"Publish", "Subscribe", "Unsubscribe"},
+            {"Publish", "Subscribe", "Ack", "Unsubscribe"},
             pubsub_basic_pb2_grpc.PubSubBasicInterfaceStub,
+        ),
+        (
+            "prism.MulticastRegistryInterface",
+            {"Register", "Unregister", "Enumerate", "Multicast", "Receive"},
+            multicast_registry_pb2_grpc.MulticastRegistryInterfaceStub,
         ),
         (
             "prism.LifecycleInterface",

@@ -1,7 +1,8 @@
 """Acceptance of the proxy: every pattern call through `prism up` against real backends.
 
 One gateway routes ``mem`` (MemStore), ``cache`` (Redis) and ``events`` (Kafka). KV calls run
-on both KV namespaces with the same assertions; Publish/Subscribe runs on Kafka; the last test
+on both KV namespaces with the same assertions; Publish/Subscribe runs on Kafka; one test
+checks at-least-once delivery across an abrupt disconnect on Redis and Kafka; the last test
 kills the Redis plugin process and checks the failure behaviour docs/proxy.md promises:
 UNAVAILABLE within 1 s, health NOT_SERVING then SERVING, then calls succeed again (the data
 lives in Redis, so it is still there after the restart).
@@ -190,6 +191,55 @@ async def test_publish_subscribe_in_order_on_kafka(channel: grpc.aio.Channel) ->
     finally:
         for call in calls:
             call.cancel()
+
+
+@pytest.mark.parametrize("namespace", ["cache", PUBSUB_NAMESPACE])  # Redis, Kafka
+async def test_unacked_messages_survive_an_abrupt_disconnect(
+    channel: grpc.aio.Channel, namespace: str
+) -> None:
+    """At-least-once end to end: read k of N and ack them, drop the stream without a word,
+    subscribe again with the same id: every unacknowledged message arrives (duplicates are
+    allowed and counted, none may be lost)."""
+    stub = ps_grpc.PubSubBasicInterfaceStub(channel)
+    topic, subscriber, total, k = f"e2e-ack-{_run_id()}", f"sub-{_run_id()}", 50, 5
+    request = ps.SubscribeRequest(namespace=namespace, topic=topic, subscriber_id=subscriber)
+
+    async def ack(messages: list[ps.Message]) -> int:
+        req = ps.AckRequest(
+            namespace=namespace,
+            topic=topic,
+            subscriber_id=subscriber,
+            ack_ids=[m.ack_id for m in messages],
+        )
+        return int((await stub.Ack(req, timeout=CALL_TIMEOUT)).acknowledged)
+
+    first = stub.Subscribe(request, timeout=120.0)
+    try:
+        await asyncio.wait_for(first.initial_metadata(), 60.0)
+        ids = []
+        for i in range(total):
+            req = ps.PublishRequest(namespace=namespace, topic=topic, payload=f"m{i}".encode())
+            ids.append((await stub.Publish(req, timeout=CALL_TIMEOUT)).message_id)
+        head = [await asyncio.wait_for(first.read(), 60.0) for _ in range(k)]
+        assert [m.message_id for m in head] == ids[:k]
+        assert await ack(head) == k
+    finally:
+        first.cancel()  # abrupt: no Unsubscribe, the rest was never acknowledged
+
+    second = stub.Subscribe(request, timeout=120.0)
+    seen: list[str] = []
+    try:
+        await asyncio.wait_for(second.initial_metadata(), 60.0)
+        async with asyncio.timeout(60.0):
+            while not set(ids[k:]) <= set(seen):
+                message = await second.read()
+                assert message is not grpc.aio.EOF, "the stream ended early"
+                seen.append(message.message_id)
+                assert await ack([message]) in (0, 1)  # 0: a duplicate already acknowledged
+    finally:
+        second.cancel()
+    duplicates = len(seen) - len(set(seen)) + len(set(seen) & set(ids[:k]))
+    print(f"{namespace}: {total - k} unacked redelivered, {duplicates} duplicate(s)")
 
 
 async def test_unknown_namespace_is_not_found(channel: grpc.aio.Channel) -> None:

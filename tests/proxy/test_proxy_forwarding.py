@@ -40,6 +40,8 @@ class Fake:
     written: int = 0
     hang: bool = False
     subscribes: int = 0
+    acks: list[ps.AckRequest] = field(default_factory=list)
+    to_deliver: list[ps.Message] = field(default_factory=list)
 
     async def get(self, request: kv.GetRequest, context: Any) -> kv.GetResponse:
         self.seen_timeout.append(context.time_remaining())
@@ -68,11 +70,17 @@ class Fake:
     async def subscribe(self, request: ps.SubscribeRequest, context: Any) -> None:
         self.subscribes += 1
         await context.send_initial_metadata((("prism-subscribed", "1"),))
+        for message in self.to_deliver:
+            await context.write(message)
         try:
             await asyncio.sleep(3600)
         except asyncio.CancelledError:
             self.stream_cancelled.set()
             raise
+
+    async def ack(self, request: ps.AckRequest, context: Any) -> ps.AckResponse:
+        self.acks.append(request)
+        return ps.AckResponse(acknowledged=len(request.ack_ids))
 
 
 async def _start_fake(fake: Fake) -> tuple[grpc.aio.Server, int]:
@@ -100,6 +108,9 @@ async def _start_fake(fake: Fake) -> tuple[grpc.aio.Server, int]:
                 {
                     "Subscribe": grpc.unary_stream_rpc_method_handler(
                         fake.subscribe, ps.SubscribeRequest.FromString, ps.Message.SerializeToString
+                    ),
+                    "Ack": grpc.unary_unary_rpc_method_handler(
+                        fake.ack, ps.AckRequest.FromString, ps.AckResponse.SerializeToString
                     ),
                 },
             ),
@@ -303,3 +314,20 @@ async def test_malformed_request_is_invalid_argument(rig: Any) -> None:
 
 def test_health_constants() -> None:
     assert NOT_SERVING == health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def test_ack_ids_pass_through_and_ack_is_forwarded(rig: Any) -> None:
+    """Subscribe relays ack_id and delivery_attempt; the unary Ack reaches the namespace's
+    plugin unchanged (the proxy builds its handlers from the contract descriptors)."""
+    fake, _, channel = rig
+    fake.to_deliver = [ps.Message(topic="t", message_id="7-0", ack_id="7-0", delivery_attempt=3)]
+    stub = ps_grpc.PubSubBasicInterfaceStub(channel)
+    call = stub.Subscribe(ps.SubscribeRequest(namespace="fake", topic="t", subscriber_id="s"))
+    try:
+        message = await asyncio.wait_for(call.read(), 10)
+        assert (message.ack_id, message.delivery_attempt) == ("7-0", 3)
+        request = ps.AckRequest(namespace="fake", topic="t", subscriber_id="s", ack_ids=["7-0"])
+        assert (await stub.Ack(request, timeout=5)).acknowledged == 1
+    finally:
+        call.cancel()
+    assert fake.acks == [request]

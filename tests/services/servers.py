@@ -219,11 +219,13 @@ def install_redis() -> None:
 
 
 @contextmanager
-def redis_server(aof: bool = False) -> Iterator[RedisServer]:
-    """A Redis of our own on a free port (appendonly + appendfsync always with aof=True)."""
+def redis_server(aof: bool = False, port: int | None = None) -> Iterator[RedisServer]:
+    """A Redis of our own on a free port, or on ``port`` (ServerError if it is taken);
+    appendonly + appendfsync always with aof=True."""
     install_redis()
     with _server_dir("redis.sh", "prism-redis-") as d:
         args = ["start", str(d)] + (["--aof"] if aof else [])
+        args += ["--port", str(port)] if port is not None else []
         port = int(_last_line(_run("redis.sh", *args, timeout=START_TIMEOUT_S), "port"))
         yield RedisServer(host="127.0.0.1", port=port, dir=d, aof=aof)
 

@@ -6,4 +6,4 @@ from prism.sdk.testing import PubSubBasicConformance
 
 
 class TestKafkaPubSub(PubSubBasicConformance):
-    pass
+    counts_deliveries_across_streams = False  # a consumer group keeps offsets, not counts

@@ -1,58 +1,25 @@
 """Delivery semantics against a real broker, through the broker protocol the servicer drives.
 
 New group starts at the end, an existing group resumes from its committed offset, an
-un-acked message is redelivered, a multi-partition topic keeps per-topic order, and health
-is read from broker metadata.
+un-acked message is redelivered, out-of-order acks commit only the acked prefix, a
+multi-partition topic keeps per-topic order, a cancelled start leaves no consumer behind, and
+health is read from broker metadata.
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
+import threading
+import time
 
-from prism.plugins.kafka import KafkaBroker, KafkaPlugin
+import pytest
+
+from prism.plugins.kafka import KafkaPlugin
 from prism.sdk.health import HealthStatus
-from prism.sdk.patterns import BrokerMessage
 from prism.sdk.testing import running_plugin
 from services.servers import KafkaBroker as KafkaServer
 
-from .conftest import kafka_settings
-
-NS = "delivery"
-WAIT = 20.0
-
-
-def fresh(label: str) -> str:
-    return f"{label}-{uuid.uuid4().hex}"
-
-
-class Reader:
-    """A started subscription with a bounded ``next()``."""
-
-    def __init__(self, broker: KafkaBroker, topic: str, subscriber: str) -> None:
-        self.subscription = broker.subscribe(NS, topic, subscriber)
-        self._messages: AsyncIterator[BrokerMessage] = self.subscription.messages()
-
-    async def __aenter__(self) -> Reader:
-        await asyncio.wait_for(self.subscription.start(), WAIT)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.subscription.close()
-
-    async def next(self, ack: bool = True) -> BrokerMessage:
-        message = await asyncio.wait_for(anext(self._messages), WAIT)
-        if ack:
-            await self.subscription.ack(message)
-        return message
-
-    async def quiet(self, seconds: float = 1.0) -> None:
-        try:
-            message = await asyncio.wait_for(anext(self._messages), seconds)
-        except TimeoutError:
-            return
-        raise AssertionError(f"unexpected message {message.payload!r}")
+from .conftest import NS, WAIT, Reader, fresh, kafka_settings
 
 
 async def test_new_group_starts_at_end_then_resumes_from_committed_offset(
@@ -100,3 +67,49 @@ async def test_health_reads_broker_metadata(kafka_plugin: tuple[KafkaPlugin, str
     report = await kafka_plugin[0].health.run_checks()
     assert report.status is HealthStatus.HEALTHY
     assert report.checks["kafka-metadata"].critical
+
+
+async def test_out_of_order_acks_commit_only_up_to_the_lowest_unacked(
+    kafka_plugin: tuple[KafkaPlugin, str],
+) -> None:
+    broker, topic, subscriber = kafka_plugin[0].broker, fresh("t"), fresh("s")
+    async with Reader(broker, topic, subscriber) as reader:
+        ids = [await broker.publish(NS, topic, f"m{i}".encode(), {}) for i in range(5)]
+        got = [await reader.next(ack=False) for _ in ids]
+        await reader.subscription.ack([got[4], got[1], got[3]])  # 0 and 2 not acked
+    async with Reader(broker, topic, subscriber) as reader:
+        again = [await reader.next(ack=False) for _ in ids]
+        assert [m.message_id for m in again] == ids, "0 unacked: nothing may be committed"
+        await reader.subscription.ack([again[i] for i in (3, 0, 4, 1)])  # 2 not acked
+    async with Reader(broker, topic, subscriber) as reader:
+        rest = [(await reader.next()).message_id for _ in ids[2:]]
+        assert rest == ids[2:], "resumes at the lowest unacked message, 2"
+        await reader.quiet()
+
+
+async def test_consumer_opened_after_its_start_was_cancelled_is_closed(
+    kafka_plugin: tuple[KafkaPlugin, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broker, topic = kafka_plugin[0].broker, fresh("t")
+    subscription = broker.subscribe(NS, topic, fresh("s"), ack_deadline=30.0)
+    await broker.ensure_topic(subscription._name)
+    entered, opened = threading.Event(), threading.Event()
+    real_open = subscription._open
+
+    def slow_open() -> None:  # the start is cancelled while the consumer is being created
+        entered.set()
+        time.sleep(0.5)
+        real_open()
+        opened.set()
+
+    monkeypatch.setattr(subscription, "_open", slow_open)
+    starting = asyncio.create_task(subscription.start())
+    assert await asyncio.to_thread(entered.wait, WAIT)
+    starting.cancel()
+    await asyncio.gather(starting, return_exceptions=True)
+    await subscription.close()
+    assert await asyncio.to_thread(opened.wait, WAIT)
+    consumer = subscription._consumer
+    assert consumer is not None
+    with pytest.raises(RuntimeError, match="closed"):
+        consumer.assignment()  # a closed consumer has left its group

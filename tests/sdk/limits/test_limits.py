@@ -11,11 +11,14 @@ from prism.sdk.limits import (
     MAX_KEY_BYTES,
     MAX_NAME_BYTES,
     MAX_QUOTED_CHARS,
+    MAX_TAGS,
+    MAX_TAGS_BYTES,
     MAX_TTL_SECONDS,
     MAX_VALUE_BYTES,
     quoted,
     validate_key,
     validate_name,
+    validate_tags,
     validate_ttl,
     validate_value,
 )
@@ -58,6 +61,20 @@ def test_value_limits() -> None:
     assert info.value.message == (
         f"value is {MAX_VALUE_BYTES + 1} bytes; the limit is {MAX_VALUE_BYTES} bytes"
     )
+
+
+def test_tags_accept_up_to_both_limits() -> None:
+    validate_tags({})
+    validate_tags({f"t{i}": "" for i in range(MAX_TAGS)})
+    validate_tags({"t": "é" * ((MAX_TAGS_BYTES - 1) // 2)})
+
+
+def test_tags_over_count_or_bytes_are_invalid() -> None:
+    with pytest.raises(InvalidArgumentError, match=f"{MAX_TAGS + 1} entries.*limit is {MAX_TAGS}"):
+        validate_tags({f"t{i}": "" for i in range(MAX_TAGS + 1)})
+    too_big = {"é": "x" * (MAX_TAGS_BYTES - 1)}  # one byte over, counted in UTF-8
+    with pytest.raises(InvalidArgumentError, match=f"{MAX_TAGS_BYTES + 1} bytes"):
+        validate_tags(too_big)
 
 
 def test_name_accepts_up_to_limit() -> None:

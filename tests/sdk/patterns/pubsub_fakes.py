@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+from prism.interfaces import pubsub_basic_pb2 as ps_pb
 from prism.sdk.patterns import BrokerMessage
 
 
@@ -54,8 +55,9 @@ class MemSubscription:
             if self.cleanup_error is not None:
                 raise self.cleanup_error
 
-    async def ack(self, message: BrokerMessage) -> None:
-        self.acked.append(message.message_id)
+    async def ack(self, messages: Sequence[BrokerMessage]) -> None:
+        self.broker.ack_batches.append([m.message_id for m in messages])
+        self.acked.extend(m.message_id for m in messages)
 
     async def close(self) -> None:
         self.closed = True
@@ -71,6 +73,8 @@ class MemBroker:
         self.start_gate: asyncio.Event | None = None
         self.start_error: Exception | None = None
         self.end_on_close = True
+        self.ack_batches: list[list[str]] = []
+        self.ack_deadlines: list[float] = []
         self._ids = itertools.count(1)
 
     async def publish(
@@ -82,18 +86,36 @@ class MemBroker:
                 sub.queue.put_nowait(BrokerMessage(topic, message_id, payload, dict(metadata)))
         return message_id
 
-    def subscribe(self, namespace: str, topic: str, subscriber_id: str) -> MemSubscription:
+    def subscribe(
+        self, namespace: str, topic: str, subscriber_id: str, *, ack_deadline: float
+    ) -> MemSubscription:
+        self.ack_deadlines.append(ack_deadline)
         sub = MemSubscription(self, topic)
         self.subscriptions.append(sub)
         return sub
 
 
 class FakeContext:
-    """The part of grpc.aio.ServicerContext the servicer uses."""
+    """The part of grpc.aio.ServicerContext the servicer uses; ``write`` waits while
+    ``write_gate`` is set and not open (a client that stopped reading)."""
 
     def __init__(self) -> None:
         self.metadata: Any = None
         self.subscribed = asyncio.Event()
+        self.written: list[ps_pb.Message] = []
+        self.write_gate: asyncio.Event | None = None
+        self.write_waiting = asyncio.Event()
+        self.write_cancelled = False
+
+    async def write(self, message: ps_pb.Message) -> None:
+        if self.write_gate is not None and not self.write_gate.is_set():
+            self.write_waiting.set()
+            try:
+                await self.write_gate.wait()
+            except asyncio.CancelledError:
+                self.write_cancelled = True
+                raise
+        self.written.append(message)
 
     async def send_initial_metadata(self, metadata: Any) -> None:
         self.metadata = metadata

@@ -13,7 +13,7 @@ class ListStore(CountByScan):
         self.scans: list[tuple[str, bool]] = []
 
     async def scan(
-        self, namespace: str, prefix: str, after: str | None, keys_only: bool
+        self, namespace: str, prefix: str, after: str | None, keys_only: bool, limit: int = 0
     ) -> AsyncIterator[tuple[str, bytes]]:
         self.scans.append((prefix, keys_only))
         for key in self.keys:

@@ -34,16 +34,28 @@ PROMPT = 20.0  # "well under": generous for loaded CI machines, far below DRAIN_
 class Subscriber:
     """One client Subscribe stream, read in the background."""
 
-    def __init__(self, channel: grpc.aio.Channel, subscriber_id: str = "s1") -> None:
-        stub = ps_grpc.PubSubBasicInterfaceStub(channel)
+    def __init__(
+        self, channel: grpc.aio.Channel, subscriber_id: str = "s1", *, reading: bool = True
+    ) -> None:
+        self.stub = ps_grpc.PubSubBasicInterfaceStub(channel)
+        self.subscriber_id = subscriber_id
         request = ps_pb.SubscribeRequest(namespace="ns", topic="t", subscriber_id=subscriber_id)
-        self.call = stub.Subscribe(request, timeout=120)
+        self.call = self.stub.Subscribe(request, timeout=120)
         self.received: list[str] = []
-        self.task = asyncio.ensure_future(self._read())
+        self.task = asyncio.ensure_future(
+            self._read() if reading else self.call.wait_for_connection()
+        )
 
     async def _read(self) -> None:
         async for message in self.call:
             self.received.append(message.message_id)
+            ack = ps_pb.AckRequest(
+                namespace="ns",
+                topic="t",
+                subscriber_id=self.subscriber_id,
+                ack_ids=[message.ack_id],
+            )
+            await self.stub.Ack(ack, timeout=5)
 
     async def subscribed(self) -> None:
         metadata = await asyncio.wait_for(self.call.initial_metadata(), 10)
@@ -75,16 +87,49 @@ async def test_shutdown_with_a_live_subscriber_is_prompt() -> None:
         subscriber = Subscriber(channel)
         await subscriber.subscribed()
         ids = await publish(channel, 2)
-        await until(lambda: subscriber.received == ids)
+        (sub,) = plugin.broker.subscriptions
+        await until(lambda: sub.acked == ids)  # no Ack in flight when shutdown starts
         started = time.monotonic()
         shutdown.set()  # what the SIGTERM handler does
         await subscriber.ended_by_drain()
         assert await asyncio.wait_for(task, PROMPT) == 0
         elapsed = time.monotonic() - started
     assert elapsed < DRAIN_TIMEOUT / 2, f"shutdown took {elapsed:.1f}s"
-    (sub,) = plugin.broker.subscriptions
-    assert sub.acked == ids and sub.closed  # acknowledged exactly what was written
+    assert subscriber.received == ids and sub.closed
     assert plugin.calls == ["on_drain_start", "drain"]
+
+
+@pytest.mark.parametrize("end", ["unsubscribe", "drain"])
+async def test_stream_of_a_client_that_stopped_reading_ends(end: str) -> None:
+    """Item 14: writes blocked by flow control must not keep a stream open after Unsubscribe,
+    nor hold Drain for its whole timeout (before, the stream stayed in a blocked write)."""
+    plugin = make_pubsub_plugin(DRAIN_TIMEOUT)
+    task, shutdown, out = await start_serving(plugin, managed=False)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{out.port}") as channel:
+        stalled = Subscriber(channel, reading=False)
+        await stalled.subscribed()
+        (sub,) = plugin.broker.subscriptions
+        stub = ps_grpc.PubSubBasicInterfaceStub(channel)
+        big = ps_pb.PublishRequest(namespace="ns", topic="t", payload=b"x" * 256 * 1024)
+        for _ in range(64):  # 16 MiB: far past the HTTP/2 windows, so a write blocks
+            await stub.Publish(big, timeout=5)
+        await asyncio.sleep(0.5)
+        assert sub.queue.qsize() > 0, "the stream's writes should be blocked"
+        started = time.monotonic()
+        if end == "unsubscribe":
+            unsub = ps_pb.UnsubscribeRequest(namespace="ns", topic="t", subscriber_id="s1")
+            assert (await stub.Unsubscribe(unsub, timeout=5)).unsubscribed
+            await until(lambda: sub.closed, timeout=PROMPT)
+        else:
+            shutdown.set()
+            assert await asyncio.wait_for(task, PROMPT) == 0
+        elapsed = time.monotonic() - started
+        assert sub.closed and sub.acked == []
+        stalled.call.cancel()
+    assert elapsed < PROMPT
+    if end == "unsubscribe":
+        shutdown.set()
+        assert await asyncio.wait_for(task, PROMPT) == 0
 
 
 async def test_drain_rpc_with_live_subscribers_then_start_again() -> None:
@@ -106,7 +151,7 @@ async def test_drain_rpc_with_live_subscribers_then_start_again() -> None:
         again = Subscriber(channel, "a")
         await again.subscribed()
         ids = await publish(channel, 1)
-        await until(lambda: again.received == ids)
+        await until(lambda: again.received == ids and plugin.broker.subscriptions[-1].acked == ids)
         await lc.Stop(lc_pb.StopRequest(timeout_seconds=DRAIN_TIMEOUT), timeout=PROMPT)
         await again.ended_by_drain()
     assert await asyncio.wait_for(task, PROMPT) == 0

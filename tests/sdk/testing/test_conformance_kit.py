@@ -19,7 +19,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import pytest
@@ -35,7 +35,14 @@ from prism.interfaces import (
     pubsub_basic_pb2,
     pubsub_basic_pb2_grpc,
 )
-from prism.sdk.limits import validate_key, validate_name, validate_ttl, validate_value
+from prism.sdk.limits import (
+    ack_deadline_seconds,
+    max_outstanding,
+    validate_key,
+    validate_name,
+    validate_ttl,
+    validate_value,
+)
 from prism.sdk.testing import (
     KeyValueBasicConformance,
     KeyValueScanConformance,
@@ -44,6 +51,7 @@ from prism.sdk.testing import (
 )
 
 BROKEN_ENV = "PRISM_KIT_SELFTEST_BROKEN"
+T = TypeVar("T")
 
 
 # --- reference key-value backend -------------------------------------------------------------
@@ -62,6 +70,15 @@ async def checked(context: Any, check: Callable[[], None]) -> None:
         check()
     except Exception as exc:  # InvalidArgumentError
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+
+
+async def checked_value(context: Any, parse: Callable[[int], T], value: int) -> T:
+    """Like :func:`checked` for a validator that returns the parsed value."""
+    try:
+        return parse(value)
+    except Exception as exc:  # InvalidArgumentError
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        raise  # abort raises; this keeps mypy aware
 
 
 class ReferenceKeyValue(
@@ -176,13 +193,17 @@ class ReferenceKeyValue(
 
 @dataclass
 class Group:
-    """One subscriber id on one topic: readers sharing it split the queue."""
+    """One subscriber id on one topic: readers sharing it split the queue; ``pending`` holds
+    what was delivered and not yet acknowledged (delivered again on the next Subscribe)."""
 
     queue: asyncio.Queue[pubsub_basic_pb2.Message | None] = field(default_factory=asyncio.Queue)
     readers: int = 0
+    pending: dict[str, pubsub_basic_pb2.Message] = field(default_factory=dict)
 
 
 class ReferencePubSub(pubsub_basic_pb2_grpc.PubSubBasicInterfaceServicer):
+    remember_deliveries = True  # False: acknowledged once written (the old at-most-once bug)
+
     def __init__(self) -> None:
         self.groups: dict[tuple[str, str], dict[str, Group]] = {}
         self.ids = itertools.count(1)
@@ -219,24 +240,56 @@ class ReferencePubSub(pubsub_basic_pb2_grpc.PubSubBasicInterfaceServicer):
     ) -> AsyncIterator[pubsub_basic_pb2.Message]:
         await self.check(context, request)
         await checked(context, lambda: validate_name("subscriber_id", request.subscriber_id))
+        deadline = await checked_value(context, ack_deadline_seconds, request.ack_deadline_ms)
+        window = await checked_value(context, max_outstanding, request.max_outstanding)
+        auto = request.ack_mode == pubsub_basic_pb2.ACK_MODE_AUTO
         group = self.join(request)
+        due = dict.fromkeys(group.pending, 0.0)  # this stream's deliveries: ack id -> deadline
         try:
             await self.announce_ready(context)
-            while (message := await group.queue.get()) is not None:
-                yield message
+            while True:
+                for ack_id in [i for i in due if i not in group.pending]:
+                    del due[ack_id]
+                for ack_id, at in list(due.items()):
+                    if at <= time.monotonic():
+                        message = group.pending[ack_id]
+                        message.delivery_attempt += 1
+                        due[ack_id] = time.monotonic() + deadline
+                        yield message
+                wait = min(due.values(), default=time.monotonic() + 1) - time.monotonic()
+                if not auto and len(due) >= window:  # flow control: wait for acks
+                    await asyncio.sleep(min(max(wait, 0.0), 0.02))
+                    continue
+                try:
+                    new = await asyncio.wait_for(group.queue.get(), max(wait, 0.0))
+                except TimeoutError:
+                    continue
+                if new is None:
+                    return
+                if auto or not self.remember_deliveries:
+                    yield new
+                    continue
+                delivered = pubsub_basic_pb2.Message(ack_id=new.message_id, delivery_attempt=1)
+                delivered.MergeFrom(new)
+                group.pending[new.message_id] = delivered
+                due[new.message_id] = time.monotonic() + deadline
+                yield delivered
         finally:
             group.readers -= 1
-            topic = self.groups.get((request.namespace, request.topic), {})
-            if group.readers == 0 and topic.get(request.subscriber_id) is group:
-                del topic[request.subscriber_id]
+
+    async def Ack(self, request: Any, context: Any) -> pubsub_basic_pb2.AckResponse:
+        await self.check(context, request)
+        await checked(context, lambda: validate_name("subscriber_id", request.subscriber_id))
+        group = self.groups.get((request.namespace, request.topic), {}).get(request.subscriber_id)
+        pending = group.pending if group is not None else {}
+        acked = {i for i in request.ack_ids if pending.pop(i, None) is not None}
+        return pubsub_basic_pb2.AckResponse(acknowledged=len(acked))
 
     async def Unsubscribe(self, request: Any, context: Any) -> pubsub_basic_pb2.UnsubscribeResponse:
         await self.check(context, request)
         await checked(context, lambda: validate_name("subscriber_id", request.subscriber_id))
-        group = self.groups.get((request.namespace, request.topic), {}).pop(
-            request.subscriber_id, None
-        )
-        if group is None:
+        group = self.groups.get((request.namespace, request.topic), {}).get(request.subscriber_id)
+        if group is None or group.readers == 0:
             return pubsub_basic_pb2.UnsubscribeResponse(unsubscribed=False)
         for _ in range(group.readers):
             group.queue.put_nowait(None)
@@ -379,6 +432,12 @@ class UnsubscribeKeepsStream(ReferencePubSub):
         return pubsub_basic_pb2.UnsubscribeResponse(unsubscribed=group is not None)
 
 
+class AcksOnWrite(ReferencePubSub):
+    """Forgets a message once written to the stream: a client that drops it loses it."""
+
+    remember_deliveries = False
+
+
 def broken_channel_fixture(
     kv: type[ReferenceKeyValue] = ReferenceKeyValue,
     pubsub: type[ReferencePubSub] = ReferencePubSub,
@@ -417,6 +476,10 @@ if os.environ.get(BROKEN_ENV) == "1":
         prism_channel = broken_channel_fixture(pubsub=ReadyTooEarly)
         message_timeout_seconds = 0.3
 
+    class TestBrokenAck(PubSubBasicConformance):
+        prism_channel = broken_channel_fixture(pubsub=AcksOnWrite)
+        message_timeout_seconds = 0.5
+
     class TestBrokenUnsubscribe(PubSubBasicConformance):
         prism_channel = broken_channel_fixture(pubsub=UnsubscribeKeepsStream)
         message_timeout_seconds = 0.5
@@ -444,6 +507,13 @@ EXPECTED = {
     ("TestBrokenReadiness", "test_publish_empty_topic_is_invalid"): "passed",
     ("TestBrokenUnsubscribe", "test_unsubscribe_ends_the_stream"): "failed",
     ("TestBrokenUnsubscribe", "test_messages_arrive_in_publish_order"): "passed",
+    (
+        "TestBrokenAck",
+        "test_unacked_messages_come_back_on_resubscribe_after_abrupt_disconnect",
+    ): "failed",
+    ("TestBrokenAck", "test_unacked_message_is_redelivered_after_the_ack_deadline"): "failed",
+    ("TestBrokenAck", "test_auto_ack_mode_does_not_redeliver"): "passed",
+    ("TestBrokenAck", "test_messages_arrive_in_publish_order"): "passed",
 }
 
 

@@ -212,11 +212,15 @@ def ps_publish(args: argparse.Namespace, ch: grpc.Channel) -> int:
 
 
 def ps_subscribe(args: argparse.Namespace, ch: grpc.Channel) -> int:
-    """Print each message as it arrives (``payload`` or ``id<TAB>payload`` with --ids)."""
+    """Print each message as it arrives (``payload`` or ``id<TAB>payload`` with --ids), then
+    acknowledge it: a message is acknowledged only once printed, so ``--count N`` acknowledges
+    exactly N and the next subscribe with the same id gets the rest (``--auto-ack`` trades that
+    for at-most-once)."""
     stub = pubsub_basic_pb2_grpc.PubSubBasicInterfaceStub(ch)
+    mode = pubsub_basic_pb2.ACK_MODE_AUTO if args.auto_ack else pubsub_basic_pb2.ACK_MODE_CLIENT
     stream = stub.Subscribe(
         pubsub_basic_pb2.SubscribeRequest(
-            namespace=args.namespace, topic=args.topic, subscriber_id=args.subscriber
+            namespace=args.namespace, topic=args.topic, subscriber_id=args.subscriber, ack_mode=mode
         ),
         timeout=args.for_seconds,
     )
@@ -227,6 +231,16 @@ def ps_subscribe(args: argparse.Namespace, ch: grpc.Channel) -> int:
         for msg in stream:
             prefix = msg.message_id.encode() + b"\t" if args.ids else b""
             _write(prefix + msg.payload)
+            if msg.ack_id:
+                stub.Ack(
+                    pubsub_basic_pb2.AckRequest(
+                        namespace=args.namespace,
+                        topic=args.topic,
+                        subscriber_id=args.subscriber,
+                        ack_ids=[msg.ack_id],
+                    ),
+                    timeout=args.timeout,
+                )
             seen += 1
             if args.count and seen >= args.count:
                 break
@@ -324,8 +338,18 @@ def add_parsers(
     p.add_argument("--meta", action="append", metavar="K=V", help="metadata (repeatable)")
     p = sub(ps, "subscribe", ps_subscribe, "print messages as they arrive (Ctrl-C stops)")
     p.add_argument("topic")
-    p.add_argument("--subscriber", default=f"prism-cli-{os.getpid()}", help="subscriber id")
-    p.add_argument("--count", type=int, default=0, help="exit after this many messages")
+    p.add_argument(
+        "--subscriber",
+        default=f"prism-cli-{os.getpid()}",
+        help="subscriber id (reuse one to resume where it stopped; see docs/contract.md for"
+        " how long an idle id is kept)",
+    )
+    p.add_argument("--count", type=int, default=0, help="acknowledge this many messages, then exit")
+    p.add_argument(
+        "--auto-ack",
+        action="store_true",
+        help="at-most-once: messages count as acknowledged once sent (none are redelivered)",
+    )
     p.add_argument(
         "--for", dest="for_seconds", type=float, default=None, help="exit after this many seconds"
     )

@@ -1,10 +1,11 @@
 """prism-loadtest: the pattern-level load-testing tier (MEMO-013, "two-tier load testing").
 
 What: drive a plugin's pattern object in process — the MemStore or Redis ``KeyValueStore``,
-the Redis or Kafka ``PubSubBroker`` — with no gRPC, proxy or network hop of ours in between,
+the Redis or Kafka ``PubSubBroker``, the multicast registry ``Coordinator`` — with no gRPC, proxy or network hop of ours in between,
 to measure pattern logic and backends in isolation (the integration tier is ghz through the
-proxy: ``tests/load/ghz/``). Run it as ``python -m prism.loadtest kv|pubsub ...`` or the
-``prism-loadtest`` PEX; see docs/loadtest.md.
+proxy: ``tests/load/ghz/``). Run it as ``./prism-loadtest kv|pubsub|register|enumerate|
+multicast|mixed ...`` from the repo root, ``python -m prism.loadtest ...`` or the PEX; see
+docs/loadtest.md.
 
 Why our own tool (not a library): the figures that matter here are custom — multicast delivery
 rate per subscriber, end-to-end latency through a broker, get hit/miss — and the target is a
@@ -13,7 +14,7 @@ schedule fixed by the load profile (``profiles``: constant, ramp, spike) and lat
 from the *intended* start, so a slow backend shows up as latency, never as a politely lowered
 rate (coordinated omission). One job per module: ``profiles`` (rates and start times),
 ``runner`` (the schedule, concurrency bound, stop), ``stats`` (HdrHistogram), ``kv`` /
-``pubsub`` (scenarios), ``backends`` (plugin by name), ``report`` (JSON, summary), ``cli``.
+``pubsub`` / ``registry`` (scenarios), ``backends`` (plugin by name), ``report`` (JSON, summary), ``cli``.
 """
 
 from prism.loadtest.profiles import Profile, constant, ramp, spike

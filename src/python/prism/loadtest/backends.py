@@ -1,4 +1,5 @@
-"""Open a plugin's pattern object by plugin name: the MemStore store, Redis store/broker, Kafka broker.
+"""Open a plugin's pattern object: the MemStore store, Redis store/broker, Kafka broker, or the
+multicast registry coordinator over the slots the command-line addresses pick.
 
 Why through the plugin class (not the store class alone): ``Plugin.initialize()`` is how a
 plugin builds its backend from its settings (pools, breakers, producers), so the load test
@@ -19,7 +20,15 @@ from prism.sdk.errors import Classifier
 from prism.sdk.patterns import KeyValueStore, PubSubBroker
 from prism.sdk.plugin import Plugin
 
-__all__ = ["KV_PLUGINS", "PUBSUB_PLUGINS", "Opened", "open_kv", "open_pubsub"]
+__all__ = [
+    "KV_PLUGINS",
+    "PUBSUB_PLUGINS",
+    "Opened",
+    "open_kv",
+    "open_pubsub",
+    "open_registry",
+    "registry_slots",
+]
 
 KV_PLUGINS = ("memstore", "redis")
 PUBSUB_PLUGINS = ("redis", "kafka")
@@ -83,3 +92,47 @@ async def open_pubsub(
     async with _plugin(name, redis_addr, kafka_bootstrap) as plugin:
         broker = cast(PubSubBroker, getattr(plugin, "broker"))  # noqa: B009 (typed by the cast)
         yield Opened(broker, plugin.classifiers(), settings_summary(plugin.settings))
+
+
+def registry_slots(
+    *, redis_addr: str | None, nats_servers: str | None, messaging: bool
+) -> tuple[str, str]:
+    """(registry slot, messaging slot) for the given addresses.
+
+    The registry is Redis when an address is given, else MemStore. Messaging (only for runs
+    that multicast) is NATS when servers are given, else Redis pub/sub when Redis is, else
+    in-process; a run that does not multicast uses in-process, which costs nothing.
+    """
+    registry = "redis" if redis_addr else "memstore"
+    if not messaging:
+        return registry, "inprocess"
+    if nats_servers:
+        return registry, "nats"
+    return registry, "redis" if redis_addr else "inprocess"
+
+
+@asynccontextmanager
+async def open_registry(
+    *, redis_addr: str | None = None, nats_servers: str | None = None, messaging: bool = True
+) -> AsyncIterator[Opened]:
+    """The multicast registry ``Coordinator`` the multicast plugin would serve, started."""
+    from prism.plugins.multicast import build_coordinator
+    from prism.plugins.multicast.plugin import CLASSIFIERS
+
+    registry, messaging_slot = registry_slots(
+        redis_addr=redis_addr, nats_servers=nats_servers, messaging=messaging
+    )
+    settings: dict[str, Any] = {}
+    if redis_addr:
+        settings["redis_addr"] = redis_addr
+    if messaging_slot == "nats":
+        settings["nats_servers"] = nats_servers
+    slots = await build_coordinator(registry, messaging_slot, **settings)
+    try:
+        yield Opened(
+            slots.coordinator,
+            CLASSIFIERS,
+            {"registry": registry, "messaging": messaging_slot, **settings},
+        )
+    finally:
+        await slots.close()

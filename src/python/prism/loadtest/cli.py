@@ -1,10 +1,12 @@
-"""The ``prism-loadtest`` command line: ``kv`` and ``pubsub`` against a plugin picked by name.
+"""The ``prism-loadtest`` command line: ``kv`` and ``pubsub`` against a plugin picked by name;
+``register``, ``enumerate``, ``multicast`` and ``mixed`` on the multicast registry coordinator.
 
 Why argparse and one flat set of flags: the tool is run by hand while developing a pattern and
 by scripts in CI, so every knob is a flag with a default printed by ``--help`` and durations
-read like the rest of Prism ("10s", "250ms"). Exit status: 0 when every operation succeeded,
-1 when some failed or were missed/unfinished, 2 for bad arguments or a backend that cannot be
-opened, 130 after Ctrl-C (the partial report is still printed and written).
+read like the rest of Prism ("10s", "250ms", "2m"). Exit status: 0 when every operation
+succeeded, 1 when some failed or were missed/unfinished or a multicast message targeted at a
+live receiver never reached it, 2 for bad arguments or a backend that cannot be opened, 130
+after Ctrl-C (the partial report is still printed and written).
 """
 
 from __future__ import annotations
@@ -17,10 +19,18 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from prism.loadtest.backends import KV_PLUGINS, PUBSUB_PLUGINS, Opened, open_kv, open_pubsub
+from prism.loadtest.backends import (
+    KV_PLUGINS,
+    PUBSUB_PLUGINS,
+    Opened,
+    open_kv,
+    open_pubsub,
+    open_registry,
+)
 from prism.loadtest.kv import KvScenario
 from prism.loadtest.profiles import Profile, constant, ramp, spike
 from prism.loadtest.pubsub import PubSubScenario
+from prism.loadtest.registry import RegistryScenario
 from prism.loadtest.report import build_report, format_progress, format_summary, write_json
 from prism.loadtest.runner import Progress, Runner
 from prism.sdk.config import parse_duration
@@ -38,8 +48,10 @@ def _duration(text: str) -> float:
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("load profile")
     g.add_argument("--profile", choices=("constant", "ramp", "spike"), default="constant")
-    g.add_argument("--rate", type=float, default=100.0, help="ops/s (ramp: the final rate)")
-    g.add_argument("--duration", type=_duration, default=10.0, help="e.g. 10s, 1m (default 10s)")
+    g.add_argument("-r", "--rate", type=float, default=100.0, help="ops/s (ramp: the final rate)")
+    g.add_argument(
+        "-d", "--duration", type=_duration, default=10.0, help="e.g. 60s, 2m (default 10s)"
+    )
     g.add_argument("--ramp-from", type=float, default=0.0, help="ramp: starting ops/s")
     g.add_argument("--spike-rate", type=float, default=None, help="spike: ops/s (default 5x rate)")
     g.add_argument(
@@ -82,7 +94,56 @@ def build_parser() -> argparse.ArgumentParser:
         "--settle", type=_duration, default=5.0, help="wait for deliveries after the run (5s)"
     )
     _common(ps)
+    for name, text in REGISTRY_COMMANDS.items():
+        _registry(sub.add_parser(name, help=text), name)
     return parser
+
+
+REGISTRY_COMMANDS = {
+    "register": "multicast registry: Register (registry backend only)",
+    "enumerate": "multicast registry: Enumerate one group (registry backend only)",
+    "multicast": "multicast registry: Multicast to one group, delivery counted at live receivers",
+    "mixed": "multicast registry: register/enumerate/multicast mix (default 50/30/20)",
+}
+MIX_DEFAULTS = {"register": 50.0, "enumerate": 30.0, "multicast": 20.0}
+
+
+def _registry(p: argparse.ArgumentParser, name: str) -> None:
+    r = p.add_argument_group("multicast registry")
+    r.add_argument("--identities", type=int, default=1000, help="identity pool (default 1000)")
+    r.add_argument(
+        "--groups",
+        type=int,
+        default=10,
+        help="groups the identities are spread over; enumerate/multicast target one (10)",
+    )
+    r.add_argument("--ttl", type=_duration, default=300.0, help="registration TTL (300s)")
+    r.add_argument("--page-size", type=int, default=0, help="enumerate page size (0: default)")
+    r.add_argument("--payload-size", type=int, default=64, help="multicast bytes (min 16)")
+    r.add_argument(
+        "--settle", type=_duration, default=5.0, help="wait for deliveries after the run (5s)"
+    )
+    r.add_argument(
+        "--nats-servers",
+        default=None,
+        help="NATS messaging (e.g. nats://127.0.0.1:4222); else Redis pub/sub with"
+        " --redis-addr, else in-process",
+    )
+    if name == "mixed":
+        for op, pct in MIX_DEFAULTS.items():
+            r.add_argument(f"--{op}-pct", type=float, default=pct, help=f"% {op} ({pct:g})")
+    _common(p)
+
+
+def _mix(args: argparse.Namespace) -> dict[str, float]:
+    if args.scenario != "mixed":
+        return {args.scenario: 1.0}
+    mix = {op: float(getattr(args, f"{op}_pct")) for op in MIX_DEFAULTS}
+    if min(mix.values()) < 0 or abs(sum(mix.values()) - 100.0) > 1e-6:
+        raise ValueError(
+            "--register-pct, --enumerate-pct and --multicast-pct must be >= 0 and add up to 100"
+        )
+    return mix
 
 
 def make_profile(args: argparse.Namespace) -> Profile:
@@ -94,6 +155,14 @@ def make_profile(args: argparse.Namespace) -> Profile:
     spike_rate = args.spike_rate if args.spike_rate is not None else args.rate * 5
     at = args.spike_at if args.spike_at is not None else args.duration / 2
     return spike(args.rate, spike_rate, at, args.spike_for, args.duration)
+
+
+def _backend_name(opened: Opened) -> str:
+    return f"{opened.settings['registry']} registry, {opened.settings['messaging']} messaging"
+
+
+def _say(text: str) -> None:
+    print(f"prism-loadtest: {text}", file=sys.stderr, flush=True)
 
 
 def _progress(p: Progress) -> None:
@@ -118,16 +187,34 @@ async def _on_sigint(runner: Runner) -> AsyncIterator[None]:
 async def _run(
     args: argparse.Namespace, profile: Profile, command: Sequence[str]
 ) -> dict[str, Any]:
-    scenario: KvScenario | PubSubScenario
+    scenario: KvScenario | PubSubScenario | RegistryScenario
     opener: contextlib.AbstractAsyncContextManager[Opened]
-    if args.scenario == "kv":
+    registry = args.scenario in REGISTRY_COMMANDS
+    if registry:
+        mix = _mix(args)
+        opener = open_registry(
+            redis_addr=args.redis_addr,
+            nats_servers=args.nats_servers,
+            messaging=mix.get("multicast", 0.0) > 0,
+        )
+    elif args.scenario == "kv":
         opener = open_kv(args.plugin, redis_addr=args.redis_addr)
     else:
         opener = open_pubsub(
             args.plugin, redis_addr=args.redis_addr, kafka_bootstrap=args.kafka_bootstrap
         )
     async with opener as opened:
-        if args.scenario == "kv":
+        if registry:
+            scenario = RegistryScenario(
+                opened.target,  # type: ignore[arg-type]
+                mix=mix,
+                identities=args.identities,
+                groups=args.groups,
+                ttl_seconds=args.ttl,
+                payload_size=args.payload_size,
+                page_size=args.page_size,
+            )
+        elif args.scenario == "kv":
             scenario = KvScenario(
                 opened.target,  # type: ignore[arg-type]
                 keys=args.keys,
@@ -142,7 +229,10 @@ async def _run(
                 classifiers=opened.classifiers,
             )
         try:  # teardown copes with a partial setup (e.g. the second subscriber failed)
-            await scenario.setup()
+            if isinstance(scenario, RegistryScenario):
+                await scenario.setup(say=_say if not args.quiet else lambda _: None)
+            else:
+                await scenario.setup()
             runner = Runner(
                 profile,
                 scenario,
@@ -153,7 +243,7 @@ async def _run(
             )
             async with _on_sigint(runner):
                 result = await runner.run()
-                if isinstance(scenario, PubSubScenario):
+                if isinstance(scenario, PubSubScenario | RegistryScenario):
                     await scenario.settle(args.settle, stopped=lambda: runner.stopped)
             custom = scenario.custom()
         finally:
@@ -161,7 +251,7 @@ async def _run(
     return build_report(
         result,
         scenario=args.scenario,
-        plugin=args.plugin,
+        plugin=_backend_name(opened) if registry else args.plugin,
         command=command,
         concurrency=args.concurrency,
         custom=custom,
@@ -177,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--concurrency must be >= 1")
     try:
         profile = make_profile(args)
+        if args.scenario in REGISTRY_COMMANDS:
+            _mix(args)
     except ValueError as exc:
         parser.error(str(exc))
     try:
@@ -188,7 +280,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"prism-loadtest: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - a backend that cannot be opened: say why, exit 2
-        print(f"prism-loadtest: cannot run on {args.plugin}: {exc!r}", file=sys.stderr)
+        where = getattr(args, "plugin", None) or "the multicast registry"
+        print(f"prism-loadtest: cannot run on {where}: {exc!r}", file=sys.stderr)
         return 2
     print(format_summary(report))
     if args.json:
@@ -198,4 +291,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     achieved = report["achieved"]
     failed = report["errors"] or achieved["missed"] or achieved["unfinished"]
-    return 1 if failed else 0
+    undelivered = report["custom"].get("delivery", {}).get("failed", 0)
+    return 1 if failed or undelivered else 0

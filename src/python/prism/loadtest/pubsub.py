@@ -23,6 +23,7 @@ from typing import Any
 from prism.loadtest.runner import Operation
 from prism.loadtest.stats import LatencyHistogram
 from prism.sdk.errors import Classifier, classify
+from prism.sdk.limits import DEFAULT_ACK_DEADLINE_SECONDS
 from prism.sdk.patterns import PubSubBroker, Subscription
 
 __all__ = ["PubSubScenario", "SubscriberStats"]
@@ -73,7 +74,12 @@ class PubSubScenario:
     async def setup(self) -> None:
         """Open every subscription and wait until each is active (readiness), then consume."""
         for stats in self.subs:
-            subscription = self.broker.subscribe(self.namespace, self.topic, stats.subscriber_id)
+            subscription = self.broker.subscribe(
+                self.namespace,
+                self.topic,
+                stats.subscriber_id,
+                ack_deadline=DEFAULT_ACK_DEADLINE_SECONDS,
+            )
             self._subscriptions.append(subscription)
             await subscription.start()
             self._tasks.append(asyncio.ensure_future(self._consume(subscription, stats)))
@@ -90,7 +96,7 @@ class PubSubScenario:
                         else:
                             stats.seen.add(seq)
                             stats.latency.record(now - due)
-                    await subscription.ack(message)
+                    await subscription.ack([message])  # processed: acknowledge at once
                 return
             except Exception as exc:  # noqa: BLE001 - counted; the subscriber keeps reading
                 task = asyncio.current_task()

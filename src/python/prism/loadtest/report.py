@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from prism.loadtest.runner import Progress, RunResult
-from prism.loadtest.stats import PERCENTILES, OpStats
+from prism.loadtest.stats import OpStats
 
 __all__ = ["SCHEMA", "build_report", "format_progress", "format_summary", "machine", "write_json"]
 
@@ -96,11 +96,39 @@ def build_report(
     }
 
 
-def _latency_lines(summary: Mapping[str, float], indent: str = "  ") -> list[str]:
+def _ms(value: float) -> str:
+    """5.0 -> "5ms", 4.871 -> "4.871ms" (the memo's "5ms", without hiding sub-ms figures)."""
+    return f"{value:.3f}".rstrip("0").rstrip(".") + "ms"
+
+
+def _line(label: str, value: object) -> str:
+    """One summary line: label and colon padded to the memo's column ("  Total Requests:   N")."""
+    return f"  {label + ':':<17} {value}"
+
+
+def _latency_lines(summary: Mapping[str, float], label: str = "Latency") -> list[str]:
+    """P95 and P99 first (Appendix B's two lines), then P50, P99.9 and Max."""
+    order = (("P95", "p95"), ("P99", "p99"), ("P50", "p50"), ("P99.9", "p999"), ("Max", "max"))
+    return [_line(f"{label} {name}", _ms(summary[key])) for name, key in order]
+
+
+def _delivery_lines(d: Mapping[str, Any]) -> list[str]:
     lines = [
-        f"{indent}Latency {name.upper():<5}  {summary[name]:10.3f} ms" for name, _ in PERCENTILES
+        f"Multicast Delivery (counted at receipt by {d['receivers']} live receivers,"
+        f" settled in {d['settle_seconds']} s):",
+        _line("Multicasts", d["multicasts"]),
+        _line("Targets", d["targets"]),
+        _line("Delivered", d["delivered"]),
+        _line("Failed", d["failed"]),
+        _line("No Receiver", d["no_receiver"]),
+        _line("Delivery Rate", f"{d['delivery_rate'] * 100:.2f}%"),
     ]
-    lines.append(f"{indent}Latency MAX    {summary['max']:10.3f} ms")
+    if d["duplicates"] or d["receiver_errors"]:
+        lines.append(
+            _line("Duplicates", f"{d['duplicates']} (receiver errors {d['receiver_errors']})")
+        )
+    lines += _latency_lines(d["latency_ms"], "Delivery")[:3]
+    lines += _latency_lines(d["fanout_ms"], "Fan-out")[:2]
     return lines
 
 
@@ -112,23 +140,26 @@ def format_summary(report: Mapping[str, Any]) -> str:
         f"prism-loadtest {report['scenario']} on {report['plugin']}: {profile['name']} ({params}),"
         f" concurrency {report['concurrency']}"
         + ("  [INTERRUPTED: partial]" if report["interrupted"] else ""),
-        f"  Target:           {report['target']['ops']} ops at {report['target']['rate']:.1f} ops/s",
-        f"  Achieved:         {report['achieved']['completed']} ops at "
-        f"{report['achieved']['rate']:.1f} ops/s"
-        f" (missed {report['achieved']['missed']}, unfinished {report['achieved']['unfinished']})",
+        _line("Target", f"{report['target']['ops']} ops at {report['target']['rate']:.1f} ops/s"),
+        _line(
+            "Achieved",
+            f"{report['achieved']['completed']} ops at {report['achieved']['rate']:.1f} ops/s"
+            f" (missed {report['achieved']['missed']},"
+            f" unfinished {report['achieved']['unfinished']})",
+        ),
     ]
     blocks = ["\n".join(head)]
     for name, op in report["operations"].items():
         lines = [
             f"{name.capitalize()} Operations:",
-            f"  Total Requests:   {op['count']}",
-            f"  Success Rate:     {op['success_rate'] * 100:.2f}%",
+            _line("Total Requests", op["count"]),
+            _line("Success Rate", f"{op['success_rate'] * 100:.2f}%"),
         ]
-        lines += [f"  Errors:           {kind} {n}" for kind, n in op["errors"].items()]
         lines += _latency_lines(op["latency_ms"])
+        lines += [_line("Errors", f"{kind} {n}") for kind, n in op["errors"].items()]
         svc = op["service_ms"]
         lines.append(
-            f"  Service P50/P99  {svc['p50']:.3f} / {svc['p99']:.3f} ms (from actual start)"
+            _line("Service P50/P99", f"{_ms(svc['p50'])} / {_ms(svc['p99'])} (from actual start)")
         )
         blocks.append("\n".join(lines))
     custom = report["custom"]
@@ -146,6 +177,16 @@ def format_summary(report: Mapping[str, Any]) -> str:
         blocks.append("\n".join(lines))
     elif "get_hits" in custom:
         blocks.append(f"Gets: {custom['get_hits']} hits, {custom['get_misses']} misses")
+    elif "identities" in custom:
+        if custom["enumerate_calls"]:
+            mean = custom["enumerated"] / custom["enumerate_calls"]
+            blocks.append(
+                f"Enumerate: {custom['enumerated']} registrations returned"
+                f" ({mean:.1f} per call, {custom['identities']} identities in"
+                f" {custom['groups']} groups)"
+            )
+        if "delivery" in custom:
+            blocks.append("\n".join(_delivery_lines(custom["delivery"])))
     m = report["machine"]
     blocks.append(
         f"Machine: {m['cpu_count']} CPUs, load average {m['load_average']},"

@@ -17,6 +17,7 @@ from prism.interfaces import (
     keyvalue_scan_pb2,
     keyvalue_ttl_pb2,
     lifecycle_pb2,
+    multicast_registry_pb2,
     pubsub_basic_pb2,
 )
 
@@ -43,6 +44,7 @@ CONTRACT_SERVICES: tuple[ServiceDescriptor, ...] = (
     _service(keyvalue_ttl_pb2, "KeyValueTTLInterface"),
     _service(keyvalue_scan_pb2, "KeyValueScanInterface"),
     _service(pubsub_basic_pb2, "PubSubBasicInterface"),
+    _service(multicast_registry_pb2, "MulticastRegistryInterface"),
 )
 CONTRACT_SERVICE_NAMES: tuple[str, ...] = tuple(s.full_name for s in CONTRACT_SERVICES)
 LIFECYCLE_SERVICE: ServiceDescriptor = _service(lifecycle_pb2, "LifecycleInterface")

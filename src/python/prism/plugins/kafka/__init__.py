@@ -5,9 +5,11 @@ delivery report (bridged from librdkafka's callback thread to an asyncio future 
 ``call_soon_threadsafe``), so an acknowledged message is on every in-sync replica; the message
 id is ``<partition>-<offset>``. Publish is bounded by ``message.timeout.ms`` = publish_timeout
 and runs through an SDK circuit breaker, so a down cluster gives UNAVAILABLE quickly. Each
-subscriber id is its own consumer group (fan-out); offsets are committed only after the SDK
-acks a message written to the client's stream (at-least-once; ``enable.auto.commit=false``).
-A new group starts at the current end of the topic; an existing one resumes where it left.
+subscriber id is its own consumer group (fan-out); ``enable.auto.commit=false``, and a commit
+moves only up to the lowest delivered-but-unacknowledged offset of a partition, whatever order
+the client acks in (at-least-once across resubscribes). A new group starts at the current end
+of the topic; an existing one resumes where it left. A fatal producer error replaces the
+producer (health DEGRADED until the new one delivers).
 
 Names. Kafka topics allow ``[a-zA-Z0-9._-]``, at most 249 chars. Topic =
 ``prism-<ns>-<topic>`` where each part keeps ASCII letters and digits and writes every other

@@ -6,22 +6,25 @@ import asyncio
 import logging
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from prism.plugins.kafka.names import group_id, kafka_topic
+from prism.plugins.kafka.offsets import OffsetTracker
 from prism.plugins.kafka.settings import KafkaSettings
 from prism.sdk import errors
 from prism.sdk.errors import PrismError, UnavailableError
+from prism.sdk.health import CheckOutcome, HealthStatus
+from prism.sdk.metrics import get_counter
 from prism.sdk.patterns import BrokerMessage
 from prism.sdk.resilience import CircuitBreaker
 
+T = TypeVar("T")
 _log = logging.getLogger(__name__)
 _rdlog = logging.getLogger("prism.plugin.kafka.librdkafka")
 
@@ -60,6 +63,14 @@ def _text(value: str | bytes | None) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else value or ""
 
 
+async def _guard(work: Awaitable[T], timeout: float, what: str) -> T:
+    """librdkafka ends ``work`` within ``timeout`` itself; the extra second only guards a bug."""
+    try:
+        return await asyncio.wait_for(work, timeout + 1.0)
+    except TimeoutError:
+        raise UnavailableError(f"kafka: {what} did not come within {timeout + 1.0:g}s") from None
+
+
 def _settle(future: asyncio.Future[str], error: PrismError | None, message_id: str) -> None:
     if not future.done():
         if error is None:
@@ -81,28 +92,58 @@ class KafkaBroker:
         self._topics: set[str] = set()
         self._stopping = threading.Event()
         self._poller: threading.Thread | None = None
+        self._fatal: KafkaError | None = None  # set by the error callback, served by _poll
+        self._degraded: str | None = None  # why health is DEGRADED
+        self.commit_failures = get_counter(
+            "prism_kafka_commit_failures_total",
+            "Kafka offset commits that failed (their messages come again on resubscribe).",
+        )
 
     def open(self, settings: KafkaSettings) -> None:
         """Create the clients (no connection is awaited: a down broker shows in health)."""
         self.config = {**settings.librdkafka(), "error_cb": self._on_error, "logger": _rdlog}
         self.settings = settings
-        ms = int(settings.publish_timeout * 1000)
-        idempotent = {"acks": "all", "enable.idempotence": True, "message.timeout.ms": ms}
-        self._producer = Producer(
-            {**self.config, **idempotent, "request.timeout.ms": min(ms, 30_000)}
-        )
+        self._producer = self._new_producer()
         self._admin = AdminClient(self.config)
         self._stopping.clear()
         self._poller = threading.Thread(target=self._poll, name="kafka-producer-poll", daemon=True)
         self._poller.start()
 
+    def _new_producer(self) -> Producer:
+        ms = int(self.settings.publish_timeout * 1000)
+        idempotent = {"acks": "all", "enable.idempotence": True, "message.timeout.ms": ms}
+        own = {"request.timeout.ms": min(ms, 30_000), "error_cb": self._on_producer_error}
+        return Producer({**self.config, **idempotent, **own})
+
     def _poll(self) -> None:
         """Serves delivery reports (they run ``on_delivery`` on this thread)."""
         while not self._stopping.is_set():
             self._producer.poll(0.1)
+            if self._fatal is not None:
+                self._replace_producer(self._fatal)
+
+    def _replace_producer(self, err: KafkaError) -> None:
+        """A fatal error leaves the idempotent producer unusable for good: start a new one."""
+        _log.error("kafka producer failed fatally, replacing it: %s", err.str())
+        old, self._producer, self._fatal = self._producer, self._new_producer(), None
+        # Flushing reports what the old one still holds (as failures), without blocking _poll.
+        flush = threading.Thread(target=old.flush, args=(self.settings.publish_timeout,))
+        flush.start()
+
+    def _on_producer_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            self._degraded = f"producer replaced after a fatal error ({err.str()})"
+            self._fatal = err
+        self._on_error(err)
 
     def _on_error(self, err: KafkaError) -> None:
         _log.info("kafka client error: %s", err.str())  # transient; outcomes are reported
+
+    async def producer_health(self) -> CheckOutcome | None:
+        """DEGRADED from a fatal producer error until its replacement delivered a message."""
+        return (
+            None if self._degraded is None else CheckOutcome(HealthStatus.DEGRADED, self._degraded)
+        )
 
     async def close(self) -> None:
         for subscription in list(self.subscriptions):
@@ -128,7 +169,7 @@ class KafkaBroker:
         topic = NewTopic(name, num_partitions=self.settings.topic_partitions, replication_factor=-1)
         future = self._admin.create_topics([topic], request_timeout=timeout)[name]
         try:
-            await asyncio.wait_for(asyncio.wrap_future(future), timeout + 1.0)
+            await _guard(asyncio.wrap_future(future), timeout, f"creating topic {name}")
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise kafka_error(exc.args[0]) from exc
@@ -145,22 +186,27 @@ class KafkaBroker:
         await self.ensure_topic(name)
         loop = asyncio.get_running_loop()
         done: asyncio.Future[str] = loop.create_future()
+        producer = self._producer
 
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
             error = kafka_error(err) if err is not None else None
+            if err is None and producer is self._producer:
+                self._degraded = None
             loop.call_soon_threadsafe(_settle, done, error, f"{msg.partition()}-{msg.offset()}")
 
         headers: list[tuple[str, str | bytes | None]] = list(metadata.items())
         try:  # the key pins a topic to one partition, keeping order with partitions > 1
-            self._producer.produce(
+            producer.produce(
                 name, payload, key=name.encode(), headers=headers, on_delivery=on_delivery
             )
         except (KafkaException, BufferError) as exc:
             raise classify_kafka(exc) or errors.PermanentError("kafka: produce failed") from exc
-        # librdkafka fails the message after message.timeout.ms; the margin only guards a bug.
-        return await asyncio.wait_for(done, self.settings.publish_timeout + 1.0)
+        return await _guard(done, self.settings.publish_timeout, f"the delivery report from {name}")
 
-    def subscribe(self, namespace: str, topic: str, subscriber_id: str) -> KafkaSubscription:
+    def subscribe(
+        self, namespace: str, topic: str, subscriber_id: str, *, ack_deadline: float
+    ) -> KafkaSubscription:
+        """``ack_deadline`` is the servicer's: Kafka redelivers only to a new subscription."""
         return KafkaSubscription(self, namespace, topic, subscriber_id)
 
 
@@ -169,7 +215,8 @@ class KafkaSubscription:
 
     A new group starts at the partitions' current end: the first assignment commits the high
     watermark, so readiness means "positioned" and a later rebalance cannot skip messages.
-    Offsets are committed only on ack, so a message is redelivered unless it reached the client.
+    A commit moves only past acknowledged messages (:class:`OffsetTracker`), so whatever the
+    client did not ack comes back to the next subscription with this id.
     """
 
     def __init__(self, broker: KafkaBroker, namespace: str, topic: str, subscriber_id: str):
@@ -182,6 +229,7 @@ class KafkaSubscription:
         self._assigned = False
         self._closed = False
         self._buffer: deque[Message] = deque()
+        self._offsets = OffsetTracker()  # touched on the consumer thread only
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
@@ -192,11 +240,18 @@ class KafkaSubscription:
             error = message.error()
             if error is None:
                 self._buffer.append(message)
+                self._offsets.delivered(message.partition() or 0, message.offset() or 0)
             else:
                 _log.warning("kafka consumer %s: %s", self._group, error.str())
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         committed = consumer.committed(partitions, timeout=self._broker.settings.subscribe_timeout)
+        failed = [f"[{tp.partition}] {tp.error.str()}" for tp in committed if tp.error is not None]
+        if failed:  # not "no offset yet": repositioning at the end would skip messages
+            raise UnavailableError(
+                f"kafka: group {self._group} could not read its committed offset of "
+                f"{self._name}: {', '.join(failed)}"
+            )
         fresh = [tp for tp in committed if tp.offset < 0]
         for tp in fresh:
             tp.offset = consumer.get_watermark_offsets(tp, timeout=METADATA_TIMEOUT * 4)[1]
@@ -205,6 +260,12 @@ class KafkaSubscription:
         consumer.assign(committed)
         self._assigned = True
 
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """What was fetched from these partitions is their next owner's to deliver."""
+        gone = {tp.partition for tp in partitions}
+        self._offsets.forget(gone)
+        self._buffer = deque(m for m in self._buffer if m.partition() not in gone)
+
     def _open(self) -> None:
         self._consumer = Consumer(
             {
@@ -212,9 +273,10 @@ class KafkaSubscription:
                 "group.id": self._group,
                 "enable.auto.commit": False,
                 "auto.offset.reset": "latest",
+                "on_commit": self._on_commit,
             }
         )
-        self._consumer.subscribe([self._name], on_assign=self._on_assign)
+        self._consumer.subscribe([self._name], on_assign=self._on_assign, on_revoke=self._on_revoke)
 
     async def start(self) -> None:
         self._broker.subscriptions.add(self)
@@ -244,22 +306,53 @@ class KafkaSubscription:
                 payload=message.value() or b"",
                 metadata={k: _text(v) for k, v in (headers if isinstance(headers, list) else [])},
                 publish_time_ms=max(message.timestamp()[1], 0),
-                ack_token=TopicPartition(self._name, partition, offset + 1),
+                ack_token=(partition, offset),
             )
 
-    async def ack(self, message: BrokerMessage) -> None:
-        assert self._consumer is not None and isinstance(message.ack_token, TopicPartition)
-        await self._run(partial(self._consumer.commit, offsets=[message.ack_token]))
+    async def ack(self, messages: Sequence[BrokerMessage]) -> None:
+        """After close nothing commits: the messages come again to the next subscription."""
+        if not self._closed:
+            await self._run(self._commit, [m.ack_token for m in messages])
+
+    def _commit(self, tokens: list[object]) -> None:
+        for token in tokens:
+            assert isinstance(token, tuple), "not a message of this subscription"
+            self._offsets.ack(*token)
+        commits = self._offsets.committable()
+        if commits and self._consumer is not None:
+            offsets = [TopicPartition(self._name, p, offset) for p, offset in commits.items()]
+            try:
+                self._consumer.commit(offsets=offsets, asynchronous=True)
+            except KafkaException as exc:
+                self._commit_failed(exc.args[0], offsets)
+
+    def _on_commit(self, err: KafkaError | None, offsets: list[TopicPartition]) -> None:
+        """Outcome of an asynchronous commit (served by the consumer's polls)."""
+        failed = [tp.error for tp in offsets if tp.error is not None]
+        if err is not None or failed:
+            self._commit_failed(err or failed[0], offsets)
+
+    def _commit_failed(self, err: KafkaError, offsets: list[TopicPartition]) -> None:
+        """Not fatal: the uncommitted messages are delivered again after a resubscribe."""
+        self._broker.commit_failures.inc()
+        where = ", ".join(f"[{tp.partition}]@{tp.offset}" for tp in offsets)
+        _log.warning(
+            "kafka group %s: commit %s of %s failed: %s", self._group, where, self._name, err.str()
+        )
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self._broker.subscriptions.discard(self)
-        if self._consumer is not None:
-            try:  # close() leaves the group; shielded so a cancelled stream still leaves it
-                closing = asyncio.shield(self._run(self._consumer.close))
-                await asyncio.wait_for(closing, CLOSE_SECONDS)
-            except Exception as exc:
-                _log.warning("kafka consumer %s did not close cleanly: %s", self._group, exc)
+        try:  # shielded so a cancelled stream still leaves the group
+            closing = asyncio.shield(self._run(self._close_consumer))
+            await asyncio.wait_for(closing, CLOSE_SECONDS)
+        except Exception as exc:
+            _log.warning("kafka consumer %s did not close cleanly: %s", self._group, exc)
         self._thread.shutdown(wait=False)
+
+    def _close_consumer(self) -> None:
+        """Queued on the consumer thread, so it runs after an ``_open`` a cancelled start left."""
+        if self._consumer is not None:
+            self._consumer.close()  # leaves the group

@@ -31,6 +31,7 @@ class KafkaPlugin(Plugin[KafkaSettings]):
     async def initialize(self) -> None:
         self.broker.open(self.settings)
         self.health.register("kafka-metadata", self.broker.check, critical=True)
+        self.health.register("kafka-producer", self.broker.producer_health, critical=False)
 
     async def stop(self) -> None:
         await self.broker.close()

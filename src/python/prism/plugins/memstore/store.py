@@ -12,9 +12,11 @@ from prism.sdk.ttl import TTLManager
 
 _Key = tuple[str, str]
 
+SCAN_PAGE_SIZE = 256  # keys copied out of the index per step of a Scan
+
 
 def _size(key: str, entry: Entry) -> int:
-    tags = sum(len(k) + len(v) for k, v in entry.tags.items())
+    tags = sum(len(k.encode("utf-8")) + len(v.encode("utf-8")) for k, v in entry.tags.items())
     return len(key.encode("utf-8")) + len(entry.value) + tags
 
 
@@ -104,18 +106,27 @@ class MemStore(CountByScan):
         return self.ttl.persist((namespace, key))
 
     async def scan(
-        self, namespace: str, prefix: str, after: str | None, keys_only: bool
+        self, namespace: str, prefix: str, after: str | None, keys_only: bool, limit: int = 0
     ) -> AsyncIterator[tuple[str, bytes]]:
-        entries = self._namespaces.get(namespace)
-        if entries is None:
-            return
         start, inclusive = (
             (after, False) if after is not None and after >= prefix else (prefix, True)
         )
-        # Materialise one page of keys at a time: the dict may change between yields.
-        for key in list(entries.irange(minimum=start, inclusive=(inclusive, True))):
-            if not key.startswith(prefix):
-                break
-            entry = self._live(namespace, key)
-            if entry is not None:
-                yield key, b"" if keys_only else entry.value
+        left = limit
+        while True:  # a page of keys at a time, found by bisection: the dict may change
+            entries = self._namespaces.get(namespace)
+            if entries is None:
+                return
+            first = entries.bisect_left(start) if inclusive else entries.bisect_right(start)
+            page = entries.keys()[first : first + SCAN_PAGE_SIZE]
+            for key in page:
+                if not key.startswith(prefix):
+                    return
+                entry = self._live(namespace, key)
+                if entry is not None:
+                    yield key, b"" if keys_only else entry.value
+                    left -= 1
+                    if left == 0:
+                        return
+            if len(page) < SCAN_PAGE_SIZE:
+                return
+            start, inclusive = page[-1], False

@@ -22,3 +22,9 @@ class RedisSettings(PluginSettings, GuardedPoolSettings):
     command_timeout: Duration = Field(default=1.0, gt=0, description="Read timeout per command.")
     subscribe_block: Duration = Field(default=2.0, gt=0, description="XREADGROUP BLOCK per read.")
     stream_max_len: int = Field(default=1_000_000, ge=1, description="Approximate cap per topic.")
+    subscriber_expiry: Duration = Field(
+        default=7 * 24 * 3600.0,
+        gt=0,
+        description="A subscriber id (consumer group) with no live stream for this long is"
+        " removed with its pending messages.",
+    )

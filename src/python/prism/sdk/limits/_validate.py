@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 from prism.sdk.errors import InvalidArgumentError
 
 MAX_KEY_BYTES = 1024
 MAX_VALUE_BYTES = 2 * 1024 * 1024
 MAX_NAME_BYTES = 255  # namespace, topic, subscriber id
+MAX_TAGS = 64  # tags on one entry
+MAX_TAGS_BYTES = 16 * 1024  # all tag names and values of one entry together
 MAX_TTL_SECONDS = 10 * 365 * 24 * 3600.0  # ten years: beyond that it is a bug, not a TTL
 
 
@@ -35,6 +38,17 @@ def validate_value(value: bytes) -> None:
     size = len(value)
     if size > MAX_VALUE_BYTES:
         raise InvalidArgumentError(f"value is {size} bytes; the limit is {MAX_VALUE_BYTES} bytes")
+
+
+def validate_tags(tags: Mapping[str, str]) -> None:
+    """Reject more than MAX_TAGS tags, or names and values over MAX_TAGS_BYTES together."""
+    if len(tags) > MAX_TAGS:
+        raise InvalidArgumentError(f"tags has {len(tags)} entries; the limit is {MAX_TAGS} tags")
+    size = sum(_utf8_size("tags", k) + _utf8_size("tags", v) for k, v in tags.items())
+    if size > MAX_TAGS_BYTES:
+        raise InvalidArgumentError(
+            f"tags are {size} bytes (names and values); the limit is {MAX_TAGS_BYTES} bytes"
+        )
 
 
 def validate_name(field: str, value: str) -> None:

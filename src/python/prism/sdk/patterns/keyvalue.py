@@ -17,7 +17,14 @@ from prism.interfaces import (
     keyvalue_ttl_pb2_grpc,
 )
 from prism.sdk.errors import InvalidArgumentError, NotFoundError
-from prism.sdk.limits import quoted, validate_key, validate_name, validate_ttl, validate_value
+from prism.sdk.limits import (
+    quoted,
+    validate_key,
+    validate_name,
+    validate_tags,
+    validate_ttl,
+    validate_value,
+)
 from prism.sdk.server import ServiceBinding
 
 
@@ -79,9 +86,12 @@ class KeyValueScanStore(Protocol):
     """What a backend implements to serve ``prism.KeyValueScanInterface``."""
 
     def scan(
-        self, namespace: str, prefix: str, after: str | None, keys_only: bool
+        self, namespace: str, prefix: str, after: str | None, keys_only: bool, limit: int = 0
     ) -> AsyncIterator[tuple[str, bytes]]:
-        """Live (key, value) pairs with ``prefix``, strictly after ``after``, ascending."""
+        """Live (key, value) pairs with ``prefix``, strictly after ``after``, ascending.
+
+        ``limit`` (0 = none) is how many pairs the caller will take: a store reads no more.
+        """
         ...
 
     async def count(self, namespace: str, prefix: str) -> int: ...
@@ -124,13 +134,13 @@ class KeyValueBasicServicer(keyvalue_basic_pb2_grpc.KeyValueBasicInterfaceServic
     ) -> keyvalue_basic_pb2.SetResponse:
         _validate_target(request.namespace, request.key)
         validate_value(request.value)
+        tags = dict(request.tags)
+        validate_tags(tags)
         ttl: float | None = None
         if request.HasField("ttl_seconds"):
             validate_ttl(request.ttl_seconds)
             ttl = request.ttl_seconds
-        created = await self._store.set(
-            request.namespace, request.key, request.value, ttl, dict(request.tags)
-        )
+        created = await self._store.set(request.namespace, request.key, request.value, ttl, tags)
         return keyvalue_basic_pb2.SetResponse(created=created)
 
     async def Get(  # noqa: N802
@@ -210,7 +220,9 @@ class KeyValueScanServicer(keyvalue_scan_pb2_grpc.KeyValueScanInterfaceServicer)
         validate_name("namespace", request.namespace)
         after = decode_cursor(request.cursor)
         sent = 0
-        pairs = self._store.scan(request.namespace, request.prefix, after, request.keys_only)
+        pairs = self._store.scan(
+            request.namespace, request.prefix, after, request.keys_only, request.limit
+        )
         async for key, value in pairs:
             yield keyvalue_scan_pb2.ScanItem(
                 key=key, value=b"" if request.keys_only else value, cursor=encode_cursor(key)

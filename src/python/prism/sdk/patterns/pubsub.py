@@ -2,24 +2,29 @@
 
 The servicer owns what every broker needs the same way: validation, the readiness signal
 (initial metadata once the subscription is active, so a client knows when publishing is safe),
-one registry of live subscriptions so Unsubscribe can end the right streams, and acknowledging
-a message only after it was written to the client's stream (at-least-once on brokers that
-track offsets).
+one registry of live subscriptions so Unsubscribe and Ack find the right streams, and the
+end-to-end ack model (``_delivery``): a message is acknowledged to the broker only when the
+client acknowledged it (or, with ACK_MODE_AUTO, once written to the stream).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from prism.interfaces import pubsub_basic_pb2, pubsub_basic_pb2_grpc
-from prism.sdk.errors import InvalidArgumentError, PrismError, UnavailableError
-from prism.sdk.limits import validate_name, validate_value
+from prism.sdk.errors import InvalidArgumentError, UnavailableError
+from prism.sdk.limits import (
+    ack_deadline_seconds,
+    max_outstanding,
+    validate_ack_ids,
+    validate_name,
+    validate_value,
+)
+from prism.sdk.patterns._delivery import AckPolicy, LiveStream, first
 from prism.sdk.server import ServiceBinding
 
 _log = logging.getLogger(__name__)
@@ -38,6 +43,8 @@ class BrokerMessage:
     metadata: Mapping[str, str] = field(default_factory=dict)
     publish_time_ms: int = 0
     ack_token: object = None
+    delivery_attempt: int = 1
+    """Greater than 1 when the broker knows it delivered this message before."""
 
 
 class Subscription(Protocol):
@@ -51,8 +58,9 @@ class Subscription(Protocol):
         """Messages in publish order, until :meth:`close`."""
         ...
 
-    async def ack(self, message: BrokerMessage) -> None:
-        """The message reached the client's stream: the broker may forget it."""
+    async def ack(self, messages: Sequence[BrokerMessage]) -> None:
+        """The client acknowledged these (yielded by this subscription): the broker may forget
+        them. Kafka-like brokers commit only up to the lowest unacknowledged offset."""
         ...
 
     async def close(self) -> None:
@@ -69,7 +77,12 @@ class PubSubBroker(Protocol):
         """Publish durably enough for the backend's guarantees; returns the message id."""
         ...
 
-    def subscribe(self, namespace: str, topic: str, subscriber_id: str) -> Subscription: ...
+    def subscribe(
+        self, namespace: str, topic: str, subscriber_id: str, *, ack_deadline: float
+    ) -> Subscription:
+        """A subscription (not started). ``ack_deadline`` (seconds) lets the broker reclaim
+        messages left unacknowledged by dead streams of the same subscriber id."""
+        ...
 
 
 _Key = tuple[str, str, str]
@@ -78,30 +91,22 @@ DRAINING_MESSAGE = "plugin draining: subscription ended, subscribe again"
 """Details of the UNAVAILABLE status that ends live Subscribe streams when draining starts."""
 
 
-class _Stream:
-    """One live Subscribe call: ``stop`` ends it; ``reason`` (if set) is raised to the client."""
-
-    __slots__ = ("stop", "reason")
-
-    def __init__(self) -> None:
-        self.stop = asyncio.Event()
-        self.reason: PrismError | None = None
-
-
 class PubSubServicer(pubsub_basic_pb2_grpc.PubSubBasicInterfaceServicer):
     """``prism.PubSubBasicInterface`` over a :class:`PubSubBroker`.
+
+    Ack ids are the message ids (opaque to clients). Ack reaches every live stream of the
+    (namespace, topic, subscriber id); what a stream had outstanding when it ended is never
+    acknowledged, so the broker redelivers it when the subscriber id subscribes again.
 
     Draining: Subscribe streams never finish by themselves, so :meth:`on_drain_start` (called
     by the plugin runtime when Drain begins) ends every live stream with UNAVAILABLE
     :data:`DRAINING_MESSAGE`. UNAVAILABLE rather than OK because the subscriber did not ask to
-    stop: the status tells it to subscribe again (elsewhere, or after Start). A message is
-    acknowledged only once written to the stream, so nothing fetched but unsent is lost: the
-    broker redelivers it to the next subscription with the same subscriber id.
+    stop: the status tells it to subscribe again (elsewhere, or after Start).
     """
 
     def __init__(self, broker: PubSubBroker) -> None:
         self._broker = broker
-        self._streams: dict[_Key, set[_Stream]] = defaultdict(set)
+        self._streams: dict[_Key, set[LiveStream]] = defaultdict(set)
 
     @property
     def active_subscriptions(self) -> int:
@@ -111,9 +116,7 @@ class PubSubServicer(pubsub_basic_pb2_grpc.PubSubBasicInterfaceServicer):
         """End every live Subscribe stream with UNAVAILABLE (the runtime calls this on Drain)."""
         for streams in self._streams.values():
             for stream in streams:
-                if stream.reason is None:
-                    stream.reason = UnavailableError(DRAINING_MESSAGE)
-                stream.stop.set()
+                stream.end(UnavailableError(DRAINING_MESSAGE))
 
     async def Publish(  # noqa: N802 (gRPC method name)
         self, request: pubsub_basic_pb2.PublishRequest, context: Any
@@ -126,35 +129,26 @@ class PubSubServicer(pubsub_basic_pb2_grpc.PubSubBasicInterfaceServicer):
         )
         return pubsub_basic_pb2.PublishResponse(message_id=message_id)
 
-    async def Subscribe(  # noqa: N802
+    # A coroutine that calls context.write (grpc.aio serves it like a generator), so a write
+    # blocked by flow control can be raced against Unsubscribe/Drain; the stubs type only
+    # iterators.
+    async def Subscribe(  # type: ignore[override]  # noqa: N802
         self, request: pubsub_basic_pb2.SubscribeRequest, context: Any
-    ) -> AsyncIterator[pubsub_basic_pb2.Message]:
-        validate_name("namespace", request.namespace)
-        validate_name("topic", request.topic)
-        if not request.subscriber_id:
-            raise InvalidArgumentError("subscriber_id must not be empty")
-        validate_name("subscriber_id", request.subscriber_id)
-        key = (request.namespace, request.topic, request.subscriber_id)
-        stream = _Stream()
-        subscription = self._broker.subscribe(*key)
+    ) -> None:
+        key = _key(request)
+        policy = AckPolicy(
+            auto=request.ack_mode == pubsub_basic_pb2.ACK_MODE_AUTO,
+            deadline=ack_deadline_seconds(request.ack_deadline_ms),
+            max_outstanding=max_outstanding(request.max_outstanding),
+        )
+        subscription = self._broker.subscribe(*key, ack_deadline=policy.deadline)
+        stream = LiveStream(subscription, context, policy)
         self._streams[key].add(stream)
         try:
             # A slow start (joining a consumer group) must not hold up Unsubscribe or Drain.
-            if await _first(subscription.start(), stream.stop):
+            if await first(subscription.start(), stream.stop):
                 await context.send_initial_metadata(SUBSCRIBED_METADATA)
-                async with contextlib.aclosing(
-                    _until(subscription.messages(), stream.stop)
-                ) as messages:
-                    async for message in messages:
-                        yield pubsub_basic_pb2.Message(
-                            topic=message.topic,
-                            message_id=message.message_id,
-                            payload=message.payload,
-                            metadata=dict(message.metadata),
-                            publish_time_ms=message.publish_time_ms,
-                        )
-                        # Reaching here means grpc took the message for the client's stream.
-                        await subscription.ack(message)
+                await stream.run()
             if stream.reason is not None:
                 raise stream.reason
         finally:
@@ -163,89 +157,37 @@ class PubSubServicer(pubsub_basic_pb2_grpc.PubSubBasicInterfaceServicer):
                 del self._streams[key]
             await subscription.close()
 
+    async def Ack(  # noqa: N802
+        self, request: pubsub_basic_pb2.AckRequest, context: Any
+    ) -> pubsub_basic_pb2.AckResponse:
+        key = _key(request)
+        validate_ack_ids(request.ack_ids)
+        ids, acknowledged = list(dict.fromkeys(request.ack_ids)), set[str]()
+        for stream in list(self._streams.get(key, ())):
+            acknowledged |= await stream.ack(ids)
+        return pubsub_basic_pb2.AckResponse(acknowledged=len(acknowledged))
+
     async def Unsubscribe(  # noqa: N802
         self, request: pubsub_basic_pb2.UnsubscribeRequest, context: Any
     ) -> pubsub_basic_pb2.UnsubscribeResponse:
-        validate_name("namespace", request.namespace)
-        validate_name("topic", request.topic)
-        validate_name("subscriber_id", request.subscriber_id)
-        key = (request.namespace, request.topic, request.subscriber_id)
+        key = _key(request)
         streams = self._streams.get(key, set())
         for stream in streams:
-            stream.stop.set()
+            stream.end()
         return pubsub_basic_pb2.UnsubscribeResponse(unsubscribed=bool(streams))
 
 
-async def _settle(task: asyncio.Future[Any]) -> None:
-    """Cancel ``task`` if still running and wait for it; its outcome is marked as seen.
-
-    Waiting with ``asyncio.wait`` (not ``await task``) keeps a cancellation of the *caller*
-    distinguishable: it propagates, while the task's own CancelledError does not.
-    """
-    if not task.done():
-        task.cancel()
-        await asyncio.wait({task})
-        if task.cancelled():
-            return
-        error = task.exception()  # it finished anyway, or failed while being cancelled
-        if error is not None and not isinstance(error, StopAsyncIteration):
-            _log.debug("a cancelled subscription task failed: %r", error, exc_info=error)
-    elif not task.cancelled():
-        task.exception()  # retrieved: no "exception was never retrieved" at teardown
-
-
-async def _first(work: Awaitable[None], stop: asyncio.Event) -> bool:
-    """Await ``work`` unless ``stop`` is set first (then cancel it); True if ``work`` finished.
-
-    Re-raises what ``work`` raised.
-    """
-    task = asyncio.ensure_future(work)
-    stopped = asyncio.ensure_future(stop.wait())
-    try:
-        done, _ = await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        await _settle(stopped)
-        await _settle(task)
-    if task not in done:
-        return False
-    task.result()
-    return True
-
-
-async def _until(
-    messages: AsyncIterator[BrokerMessage], stop: asyncio.Event
-) -> AsyncGenerator[BrokerMessage, None]:
-    """Messages from ``messages`` until ``stop`` is set (checked while waiting, too).
-
-    However it ends (stop, end of messages, cancellation, aclose) no task is left pending:
-    the next-message task is cancelled and awaited, and ``messages`` is closed if it can be.
-    """
-    stopped = asyncio.ensure_future(stop.wait())
-    next_message: asyncio.Future[BrokerMessage] | None = None
-    try:
-        while not stop.is_set():
-            next_message = asyncio.ensure_future(anext(messages))
-            done, _ = await asyncio.wait(
-                {next_message, stopped}, return_when=asyncio.FIRST_COMPLETED
-            )
-            if next_message not in done:
-                return
-            pending, next_message = next_message, None
-            try:
-                message = pending.result()
-            except StopAsyncIteration:
-                return
-            yield message
-    finally:
-        await _settle(stopped)
-        if next_message is not None:
-            await _settle(next_message)
-        aclose = getattr(messages, "aclose", None)
-        if aclose is not None:
-            try:
-                await aclose()
-            except Exception:  # noqa: BLE001 - the subscription is closed next anyway
-                _log.debug("closing a subscription's message iterator failed", exc_info=True)
+def _key(
+    request: pubsub_basic_pb2.SubscribeRequest
+    | pubsub_basic_pb2.AckRequest
+    | pubsub_basic_pb2.UnsubscribeRequest,
+) -> _Key:
+    validate_name("namespace", request.namespace)
+    validate_name("topic", request.topic)
+    if not request.subscriber_id:
+        raise InvalidArgumentError("subscriber_id must not be empty")
+    validate_name("subscriber_id", request.subscriber_id)
+    return (request.namespace, request.topic, request.subscriber_id)
 
 
 def pubsub_binding(broker: PubSubBroker) -> ServiceBinding:

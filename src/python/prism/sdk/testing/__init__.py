@@ -46,6 +46,7 @@ from prism.sdk.testing._base import ConformanceBase, KeyValueConformanceBase
 from prism.sdk.testing.keyvalue_basic import KeyValueBasicConformance
 from prism.sdk.testing.keyvalue_scan import KeyValueScanConformance
 from prism.sdk.testing.keyvalue_ttl import KeyValueTTLConformance
+from prism.sdk.testing.multicast_registry import MulticastRegistryConformance
 from prism.sdk.testing.pubsub_basic import PubSubBasicConformance
 from prism.sdk.testing.serving import running_plugin
 
@@ -55,6 +56,7 @@ __all__ = [
     "KeyValueConformanceBase",
     "KeyValueScanConformance",
     "KeyValueTTLConformance",
+    "MulticastRegistryConformance",
     "PubSubBasicConformance",
     "running_plugin",
 ]

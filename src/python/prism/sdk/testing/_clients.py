@@ -7,7 +7,7 @@ The conformance tests read as a list of contract rules; these wrappers keep dead
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -157,11 +157,19 @@ class Subscription:
 
     The pump exists because cancelling a pending ``read()`` cancels the whole RPC in grpc.aio:
     waiting on the queue instead lets a test time out a wait and keep the subscription.
+    With ``ack`` (the default) :meth:`receive` acknowledges each message it returns, as a
+    client that processed it would.
     """
 
-    def __init__(self, call: Any, what: str) -> None:
+    def __init__(
+        self,
+        call: Any,
+        what: str,
+        ack: Callable[[Sequence[str]], Awaitable[int]] | None = None,
+    ) -> None:
         self.call = call
         self.what = what
+        self._ack = ack
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._pump = asyncio.create_task(self._run())
 
@@ -194,6 +202,8 @@ class Subscription:
         if item is _END:
             fail(f"{self.what}: stream ended while a message was expected")
         assert isinstance(item, pubsub_basic_pb2.Message)
+        if self._ack is not None and item.ack_id:
+            await self._ack([item.ack_id])
         return item
 
     async def receive_n(self, count: int, timeout: float) -> list[pubsub_basic_pb2.Message]:
@@ -249,26 +259,45 @@ class PubSubClient:
         response = await bounded(call, self.timeout, "Publish")
         return str(response.message_id)
 
-    def subscribe_call(self, topic: str, subscriber_id: str) -> Any:
+    def subscribe_call(self, topic: str, subscriber_id: str, **options: Any) -> Any:
+        """``options``: SubscribeRequest's ack_mode, ack_deadline_ms, max_outstanding."""
         request = pubsub_basic_pb2.SubscribeRequest(
-            namespace=self.namespace, topic=topic, subscriber_id=subscriber_id
+            namespace=self.namespace, topic=topic, subscriber_id=subscriber_id, **options
         )
         return self.stub.Subscribe(request)
 
-    async def subscribe(self, topic: str, subscriber_id: str) -> Subscription:
+    async def subscribe(
+        self, topic: str, subscriber_id: str, *, ack: bool = True, **options: Any
+    ) -> Subscription:
         """Subscribe and wait until the server reports the subscription active.
 
         Readiness rule: the server sends the call's initial metadata once the subscription is
         active, so every message published after ``initial_metadata()`` returns is delivered.
+        With ``ack`` each received message is acknowledged; ``options`` go to the request.
         """
-        call = self.subscribe_call(topic, subscriber_id)
+        call = self.subscribe_call(topic, subscriber_id, **options)
         what = f"Subscribe({topic!r}, {subscriber_id!r})"
-        subscription = Subscription(call, what)
+
+        async def acknowledge(ack_ids: Sequence[str]) -> int:
+            return await self.ack(topic, subscriber_id, ack_ids)
+
+        subscription = Subscription(call, what, acknowledge if ack else None)
         self._subscriptions.append(subscription)
         await bounded(
             call.initial_metadata(), self.ready_timeout, f"{what} initial metadata (readiness)"
         )
         return subscription
+
+    def ack_call(self, topic: str, subscriber_id: str, ack_ids: Sequence[str]) -> Any:
+        request = pubsub_basic_pb2.AckRequest(
+            namespace=self.namespace, topic=topic, subscriber_id=subscriber_id, ack_ids=ack_ids
+        )
+        return self.stub.Ack(request, timeout=self.timeout)
+
+    async def ack(self, topic: str, subscriber_id: str, ack_ids: Sequence[str]) -> int:
+        """Ack; returns how many ids acknowledged an outstanding message."""
+        call = self.ack_call(topic, subscriber_id, ack_ids)
+        return int((await bounded(call, self.timeout, "Ack")).acknowledged)
 
     async def unsubscribe(self, topic: str, subscriber_id: str) -> bool:
         request = pubsub_basic_pb2.UnsubscribeRequest(

@@ -1,13 +1,19 @@
-"""Conformance tests for PubSubBasicInterface (Publish / Subscribe / Unsubscribe)."""
+"""Conformance tests for PubSubBasicInterface (Publish / Subscribe / Ack / Unsubscribe)."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import grpc
 
-from prism.sdk.limits import MAX_NAME_BYTES
+from prism.interfaces import pubsub_basic_pb2
+from prism.sdk.limits import (
+    MAX_ACK_DEADLINE_SECONDS,
+    MAX_MAX_OUTSTANDING,
+    MAX_NAME_BYTES,
+    MIN_ACK_DEADLINE_SECONDS,
+)
 from prism.sdk.testing._base import ConformanceBase
 from prism.sdk.testing._clients import PubSubClient
 from prism.sdk.testing._support import unique
@@ -16,12 +22,18 @@ INVALID = grpc.StatusCode.INVALID_ARGUMENT
 
 
 class PubSubBasicConformance(ConformanceBase):
-    """PubSubBasicInterface: order, payload/metadata/id delivery, fan-out, isolation, Unsubscribe.
+    """PubSubBasicInterface: order, payload/metadata/id delivery, fan-out, isolation, Unsubscribe,
+    and at-least-once delivery with client acknowledgements.
 
     Readiness rule: after Subscribe, the client awaits the call's initial metadata; the server
     sends it once the subscription is active, and every message published after that must be
-    delivered. Each test uses its own topics and subscriber ids.
+    delivered. Unless a test says otherwise, the client acknowledges each message it receives.
+    Each test uses its own topics and subscriber ids.
     """
+
+    counts_deliveries_across_streams: ClassVar[bool] = True
+    """Whether the backend knows a message was delivered before on an earlier stream (Redis
+    does, from its pending entries; Kafka does not: a redelivery after resubscribe says 1)."""
 
     def pubsub(self, channel: Any, namespace: str) -> PubSubClient:
         """A client (an async context manager that cancels its subscriptions on exit)."""
@@ -148,3 +160,111 @@ class PubSubBasicConformance(ConformanceBase):
                 await ps.expect(INVALID, call.read(), "Subscribe(empty topic)")
             finally:
                 call.cancel()
+
+    # -- at-least-once: the client acknowledges what it processed ------------------------------
+
+    async def test_unacked_messages_come_back_on_resubscribe_after_abrupt_disconnect(
+        self, prism_channel: Any, prism_namespace: str
+    ) -> None:
+        """Read k of N, ack them, drop the stream: the same subscriber id gets the rest."""
+        async with self.pubsub(prism_channel, prism_namespace) as ps:
+            topic, subscriber = unique("topic"), unique("sub")
+            first = await ps.subscribe(topic, subscriber, ack=False)
+            ids = await self._publish_n(ps, topic, self.message_count)
+            got = await first.receive_n(len(ids), self.message_timeout_seconds)
+            assert [m.message_id for m in got] == ids
+            assert all(m.ack_id for m in got), "CLIENT mode messages carry an ack id"
+            assert all(m.delivery_attempt == 1 for m in got)
+            assert await ps.ack(topic, subscriber, [m.ack_id for m in got[:2]]) == 2
+            await first.close()  # abrupt: no Unsubscribe
+            again = await ps.subscribe(topic, subscriber, ack=False)
+            redelivered = await again.receive_n(len(ids) - 2, self.message_timeout_seconds)
+            assert [m.message_id for m in redelivered] == ids[2:], "unacked ones, in order"
+            if self.counts_deliveries_across_streams:
+                assert all(m.delivery_attempt >= 2 for m in redelivered)
+            assert await ps.ack(topic, subscriber, [m.ack_id for m in redelivered]) == len(ids) - 2
+            later = await ps.publish(topic, b"later")
+            assert (await again.receive(self.message_timeout_seconds)).message_id == later
+
+    async def test_unacked_message_is_redelivered_after_the_ack_deadline(
+        self, prism_channel: Any, prism_namespace: str
+    ) -> None:
+        async with self.pubsub(prism_channel, prism_namespace) as ps:
+            topic, subscriber = unique("topic"), unique("sub")
+            deadline_ms = int(MIN_ACK_DEADLINE_SECONDS * 1000)
+            sub = await ps.subscribe(topic, subscriber, ack=False, ack_deadline_ms=deadline_ms)
+            message_id = await ps.publish(topic, b"m")
+            first = await sub.receive(self.message_timeout_seconds)
+            again = await sub.receive(self.message_timeout_seconds + MIN_ACK_DEADLINE_SECONDS)
+            assert (first.message_id, first.delivery_attempt) == (message_id, 1)
+            assert again.message_id == message_id and again.delivery_attempt >= 2
+            assert await ps.ack(topic, subscriber, [again.ack_id]) == 1
+            await sub.expect_quiet(MIN_ACK_DEADLINE_SECONDS * 1.5 + self.quiet_period_seconds)
+
+    async def test_ack_ignores_unknown_and_repeated_ids(
+        self, prism_channel: Any, prism_namespace: str
+    ) -> None:
+        async with self.pubsub(prism_channel, prism_namespace) as ps:
+            topic, subscriber = unique("topic"), unique("sub")
+            assert await ps.ack(topic, subscriber, ["no-such-ack-id"]) == 0, "no stream"
+            sub = await ps.subscribe(topic, subscriber, ack=False)
+            await ps.publish(topic, b"m")
+            got = await sub.receive(self.message_timeout_seconds)
+            assert await ps.ack(topic, subscriber, ["no-such-ack-id", got.ack_id]) == 1
+            assert await ps.ack(topic, subscriber, [got.ack_id]) == 0, "already acknowledged"
+
+    async def test_auto_ack_mode_does_not_redeliver(
+        self, prism_channel: Any, prism_namespace: str
+    ) -> None:
+        async with self.pubsub(prism_channel, prism_namespace) as ps:
+            topic, subscriber = unique("topic"), unique("sub")
+            auto = pubsub_basic_pb2.ACK_MODE_AUTO
+            sub = await ps.subscribe(topic, subscriber, ack=False, ack_mode=auto)
+            ids = await self._publish_n(ps, topic, 2)
+            got = await sub.receive_n(2, self.message_timeout_seconds)
+            assert [m.message_id for m in got] == ids and [m.ack_id for m in got] == ["", ""]
+            assert await ps.unsubscribe(topic, subscriber) is True
+            await sub.expect_end(self.message_timeout_seconds)
+            again = await ps.subscribe(topic, subscriber)
+            later = await ps.publish(topic, b"later")
+            assert (await again.receive(self.message_timeout_seconds)).message_id == later
+
+    async def test_max_outstanding_holds_back_messages_until_acked(
+        self, prism_channel: Any, prism_namespace: str
+    ) -> None:
+        async with self.pubsub(prism_channel, prism_namespace) as ps:
+            topic, subscriber = unique("topic"), unique("sub")
+            sub = await ps.subscribe(topic, subscriber, ack=False, max_outstanding=2)
+            ids = await self._publish_n(ps, topic, 4)
+            got = await sub.receive_n(2, self.message_timeout_seconds)
+            assert [m.message_id for m in got] == ids[:2]
+            await sub.expect_quiet(self.quiet_period_seconds)
+            assert await ps.ack(topic, subscriber, [got[0].ack_id]) == 1
+            third = await sub.receive(self.message_timeout_seconds)
+            assert third.message_id == ids[2]
+            await sub.expect_quiet(self.quiet_period_seconds)
+
+    async def test_bad_ack_options_are_invalid(
+        self, prism_channel: Any, prism_namespace: str
+    ) -> None:
+        too_short = int(MIN_ACK_DEADLINE_SECONDS * 1000) - 1
+        too_long = int(MAX_ACK_DEADLINE_SECONDS * 1000) + 1
+        async with self.pubsub(prism_channel, prism_namespace) as ps:
+            for options in (
+                {"ack_deadline_ms": too_short},
+                {"ack_deadline_ms": too_long},
+                {"max_outstanding": MAX_MAX_OUTSTANDING + 1},
+            ):
+                call = ps.subscribe_call(unique("topic"), unique("sub"), **options)
+                try:
+                    error = await ps.expect(INVALID, call.read(), f"Subscribe({options})")
+                finally:
+                    call.cancel()
+                assert next(iter(options)) in (error.details() or ""), "names the field"
+
+    async def test_ack_without_subscriber_id_is_invalid(
+        self, prism_channel: Any, prism_namespace: str
+    ) -> None:
+        async with self.pubsub(prism_channel, prism_namespace) as ps:
+            call = ps.ack_call(unique("topic"), "", ["1"])
+            await ps.expect(INVALID, call, "Ack(empty subscriber id)")
