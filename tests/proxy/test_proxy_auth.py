@@ -6,6 +6,9 @@ Certificates and tokens are generated here; every handshake is a real one over 1
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -231,6 +234,26 @@ def test_metrics_endpoint_shows_the_calls_just_made(secured: Secured) -> None:
     assert 'prism_gateway_breaker_state{instance="default"} 0.0' in text
 
 
+def test_cli_uses_cacert_and_token(secured: Secured, tmp_path: Path) -> None:
+    ca = write(tmp_path / "ca.pem", secured.ca.pem)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    env.pop("PRISM_TOKEN", None)
+    base = [sys.executable, "-m", "prism.cli", "kv"]
+    conn = ["--addr", secured.gateway.addr, "--cacert", str(ca)]
+    token = secured.issuer.token("alice")
+
+    def cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*base, *args, *conn], env={**env, **extra}, capture_output=True, text=True, timeout=60
+        )
+
+    assert cli("set", "cli-key", "hello", "--token", token).returncode == 0
+    got = cli("get", "cli-key", PRISM_TOKEN=token)
+    assert (got.returncode, got.stdout) == (0, "hello\n"), got.stderr
+    denied = cli("get", "cli-key")
+    assert denied.returncode == 1 and "UNAUTHENTICATED" in denied.stderr
+
+
 # -- conformance through the authenticated gateway --------------------------------------------
 
 
@@ -367,7 +390,7 @@ async def test_an_unclassified_method_is_denied_even_to_a_granted_caller() -> No
             raise Aborted(details)
 
     ctx = Context()
-    wrapped = interceptor._wrap(inner, "/prism.NewInterface/Do", None)
+    wrapped = interceptor.wrap(inner, "/prism.NewInterface/Do")
     with pytest.raises(Aborted, match="unclassified"):
         await wrapped(b"\x0a\x01x", ctx)
     assert ctx.code is grpc.StatusCode.PERMISSION_DENIED and not reached.is_set()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ import grpc
 import jwt
 from cryptography.hazmat.primitives import serialization
 
+from prism.proxy._intercept import Behavior, RequestInterceptor
 from prism.proxy.config import AuthConfig
 from prism.proxy.tls import CredentialFileError
 from prism.proxy.wire import WireError, read_namespace
@@ -238,31 +239,16 @@ def build_authorizer(config: AuthConfig) -> Authorizer:
     return Authorizer(grants, tokens)
 
 
-Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
-
-
-class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
+class AuthInterceptor(RequestInterceptor):
     """Checks identity and grants before each contract call (other services pass through)."""
 
     def __init__(self, authorizer: Authorizer, routed: Iterable[str]) -> None:
+        super().__init__()
         self._authorizer = authorizer
-        self._routed = frozenset(routed)
+        self.watch(routed)
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        path = details.method
-        if handler is None or path not in self._routed:
-            return handler
+    def wrap(self, inner: Behavior, path: str) -> Behavior:
         op = OPERATIONS.get(path)
-        if handler.unary_unary is not None:
-            return handler._replace(unary_unary=self._wrap(handler.unary_unary, path, op))
-        return handler._replace(unary_stream=self._wrap(handler.unary_stream, path, op))
-
-    def _wrap(self, inner: Behavior, path: str, op: Operation | None) -> Behavior:
         authz = self._authorizer
 
         async def checked(request: bytes, context: grpc.aio.ServicerContext) -> Any:

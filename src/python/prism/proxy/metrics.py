@@ -8,7 +8,7 @@ in one process). The namespace label is the requested one only when it is config
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import grpc
@@ -16,13 +16,11 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from prism.proxy._intercept import Behavior, RequestInterceptor
 from prism.proxy.upstream import Upstream, UpstreamState
 from prism.proxy.wire import WireError, read_namespace
-from prism.sdk.resilience import BreakerState
 
 __all__ = ["GatewayMetrics"]
-
-Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
 
 class _UpstreamCollector(Collector):
@@ -50,10 +48,11 @@ class _UpstreamCollector(Collector):
         yield breaker
 
 
-class GatewayMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
+class GatewayMetrics(RequestInterceptor):
     """Counts and times every contract call; serves /metrics on its own HTTP port."""
 
     def __init__(self, upstreams: Mapping[str, Upstream], routes: Mapping[str, Upstream]) -> None:
+        super().__init__()
         self.registry = CollectorRegistry()
         self._namespaces = frozenset(routes)
         self.calls = Counter(
@@ -76,8 +75,6 @@ class GatewayMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc 
         )
         self.registry.register(_UpstreamCollector(upstreams))
         self._http: Any = None
-        self._routed: frozenset[str] = frozenset()
-        assert BreakerState.CLOSED.value == 0  # the documented encoding of the breaker gauge
 
     def deny(self, reason: str, operation: str) -> None:
         self.denials.labels(reason, operation).inc()
@@ -94,23 +91,9 @@ class GatewayMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc 
             self._http.server_close()
             self._http = None
 
-    def watch(self, paths: frozenset[str]) -> None:
-        self._routed = paths
+    def wrap(self, inner: Behavior, path: str) -> Behavior:
+        method = path.rsplit("/", 1)[-1]
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None or details.method not in self._routed:
-            return handler
-        method = details.method.rsplit("/", 1)[-1]
-        if handler.unary_unary is not None:
-            return handler._replace(unary_unary=self._wrap(handler.unary_unary, method))
-        return handler._replace(unary_stream=self._wrap(handler.unary_stream, method))
-
-    def _wrap(self, inner: Behavior, method: str) -> Behavior:
         async def timed(request: bytes, context: grpc.aio.ServicerContext) -> Any:
             try:
                 namespace = read_namespace(request)
