@@ -24,9 +24,13 @@ def _cases() -> list[tuple[str, Message, int]]:
     tags = {"owner": "bench", "kind": "x"}
     return [
         ("Get", kv.GetRequest(namespace="default", key="user:42"), 1),
-        ("Set 1 KiB + ttl + 2 tags", kv.SetRequest(
-            namespace="default", key="user:42", value=b"v" * 1024, ttl_seconds=30, tags=tags
-        ), 1),
+        (
+            "Set 1 KiB + ttl + 2 tags",
+            kv.SetRequest(
+                namespace="default", key="user:42", value=b"v" * 1024, ttl_seconds=30, tags=tags
+            ),
+            1,
+        ),
         ("Set 2 MiB", kv.SetRequest(namespace="default", key="k", value=b"v" * (2 << 20)), 50),
     ]
 
