@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 
 import grpc
@@ -61,10 +64,18 @@ class ProxyServer:
             for name, spec in config.instances.items()
         }
         self.supervisors: dict[str, Supervisor] = {}
-        for name, spec in config.instances.items():
+        # Secured gateway: managed plugins listen on Unix sockets in a directory only this
+        # user can enter (mkdtemp makes it 0700), so nothing reaches them past the gateway.
+        self.socket_dir: str | None = None
+        if config.tls is not None or config.auth is not None:
+            self.socket_dir = tempfile.mkdtemp(prefix="prism-plugins-")
+        for i, (name, spec) in enumerate(config.instances.items()):
             if spec.managed:
+                host = "127.0.0.1"
+                if self.socket_dir is not None:  # numbered: a socket path has ~100 bytes
+                    host = f"unix:{os.path.join(self.socket_dir, str(i))}.sock"
                 self.supervisors[name] = ManagedSupervisor(
-                    spec, self.upstreams[name], config.supervision
+                    spec, self.upstreams[name], config.supervision, host=host
                 )
             else:
                 self.supervisors[name] = EndpointSupervisor(
@@ -164,6 +175,8 @@ class ProxyServer:
 
     async def _stop_supervisors(self) -> None:
         await asyncio.gather(*(s.stop() for s in self.supervisors.values()), return_exceptions=True)
+        if self.socket_dir is not None:
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
 
     async def wait_for_termination(self) -> None:
         if self._server is not None:
