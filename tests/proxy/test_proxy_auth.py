@@ -27,6 +27,7 @@ from prism.interfaces import (
     pubsub_basic_pb2_grpc,
 )
 from prism.proxy.auth import OPERATIONS, AuthInterceptor, Authorizer, Grant, Operation
+from prism.proxy.config import ProxyConfigError, parse_config_text
 from prism.proxy.contract import contract_methods
 from prism.proxy.run import METRICS_PREFIX
 from prism.sdk.testing import KeyValueBasicConformance, KeyValueScanConformance
@@ -411,6 +412,11 @@ def test_missing_certificate_file_fails_startup_naming_it(tmp_path: Path) -> Non
     with pytest.raises(RuntimeError, match=r"TLS certificate .*nope\.pem: cannot read"):
         gw.start()
     gw.stop()
+
+
+def test_auth_without_tokens_or_client_certificates_is_a_config_error() -> None:
+    with pytest.raises(ProxyConfigError, match="auth needs a way in"):
+        parse_config_text("namespaces: {default: {plugin: memstore}}\nauth: {grants: []}\n")
 
 
 def test_every_contract_method_is_classified() -> None:

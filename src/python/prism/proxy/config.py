@@ -178,6 +178,15 @@ class ProxyConfigModel(_Strict):
     auth: AuthConfig | None = None
     metrics: MetricsConfig | None = None
 
+    @model_validator(mode="after")
+    def _check_auth(self) -> ProxyConfigModel:
+        has_certs = self.tls is not None and self.tls.client_ca is not None
+        if self.auth is not None and self.auth.tokens is None and not has_certs:
+            raise ValueError(
+                "auth needs a way in: auth.tokens, or tls.client_ca for client certificates"
+            )
+        return self
+
 
 @dataclass(frozen=True)
 class InstanceSpec:

@@ -7,6 +7,7 @@ in one process). The namespace label is the requested one only when it is config
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -105,6 +106,9 @@ class GatewayMetrics(RequestInterceptor):
             code = grpc.StatusCode.OK
             try:
                 return await inner(request, context)
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED  # the client went away
+                raise
             except BaseException:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
