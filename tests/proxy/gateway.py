@@ -18,8 +18,11 @@ class Gateway:
     stderr (proxy and plugin logs) goes to ``log_path`` so tests can look for request ids.
     """
 
-    def __init__(self, config_text: str | None, workdir: Path) -> None:
+    def __init__(
+        self, config_text: str | None, workdir: Path, extra_args: tuple[str, ...] = ()
+    ) -> None:
         self.workdir = workdir
+        self.extra_args = extra_args
         self.config_path: Path | None = None
         if config_text is not None:
             self.config_path = workdir / "prism.yaml"
@@ -32,6 +35,7 @@ class Gateway:
         cmd = [sys.executable, "-m", "prism.cli", "up", "--port", "0"]
         if self.config_path is not None:
             cmd += ["--config", str(self.config_path)]
+        cmd += self.extra_args
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         log = open(self.log_path, "w")  # noqa: SIM115 (closed with the process)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env)

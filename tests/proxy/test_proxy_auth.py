@@ -219,15 +219,31 @@ def test_denial_does_not_reveal_which_namespaces_exist(secured: Secured) -> None
     assert secured.gateway.log_text().count("denied identity=") >= 2
 
 
+def _scrape(url: str, needle: str) -> str:
+    """The metrics text once ``needle`` shows: grpc.aio's abort sends the status before the
+    handler (and so the counting wrapper) returns, so the last call may land just after."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        text: str = urllib.request.urlopen(url, timeout=TIMEOUT).read().decode()
+        if needle in text or time.monotonic() > deadline:
+            return text
+        time.sleep(0.05)
+
+
 def test_metrics_endpoint_shows_the_calls_just_made(secured: Secured) -> None:
     alice = _bearer(secured.issuer.token("alice"))
     with secured.channel() as ch:
+        keyvalue_basic_pb2_grpc.KeyValueBasicInterfaceStub(ch).Set(
+            keyvalue_basic_pb2.SetRequest(namespace="default", key="k", value=b"v"),
+            timeout=TIMEOUT,
+            metadata=alice,
+        )
         for _ in range(3):
-            _get(ch, "default", alice)  # NOT_FOUND (no such key) is still a counted call
+            _get(ch, "default", alice)
         _code(lambda: _get(ch, "default", ()))
-    text = urllib.request.urlopen(secured.metrics_url, timeout=TIMEOUT).read().decode()
+    text = _scrape(secured.metrics_url, 'code="UNAUTHENTICATED"')
     calls = [ln for ln in text.splitlines() if ln.startswith("prism_gateway_calls_total{")]
-    assert any('method="Get"' in ln and 'namespace="default"' in ln for ln in calls), calls
+    assert any('code="OK",method="Get",namespace="default"' in ln for ln in calls), calls
     assert any('code="UNAUTHENTICATED"' in ln for ln in calls), calls
     assert 'prism_gateway_denials_total{operation="read",reason="unauthenticated"}' in text
     assert "prism_gateway_call_seconds_bucket" in text
@@ -308,6 +324,24 @@ def test_managed_plugins_are_reachable_only_through_the_gateway(secured: Secured
     (socket_dir,) = dirs
     assert socket_dir.stat().st_mode & 0o777 == 0o700
     assert socket_dir.stat().st_uid == os.getuid()
+
+
+def test_metrics_flag_on_a_plain_gateway_labels_unknown_namespaces_other(tmp_path: Path) -> None:
+    gw = Gateway(None, tmp_path, ("--metrics-port", "0")).start()
+    try:
+        assert gw.proc is not None and gw.proc.stdout is not None
+        url = gw.proc.stdout.readline()[len(METRICS_PREFIX) :].strip()
+        with grpc.insecure_channel(gw.addr) as ch:  # no security config: plaintext as before
+            assert _code(lambda: _get(ch, "default", ())) is grpc.StatusCode.NOT_FOUND
+            assert _code(lambda: _get(ch, "random-name", ())) is grpc.StatusCode.NOT_FOUND
+        text = _scrape(url, 'namespace="other"')
+    finally:
+        gw.stop()
+    assert (
+        'prism_gateway_calls_total{code="NOT_FOUND",method="Get",namespace="default"} 1.0' in text
+    )
+    assert 'prism_gateway_calls_total{code="NOT_FOUND",method="Get",namespace="other"} 1.0' in text
+    assert "random-name" not in text
 
 
 # -- conformance through the authenticated gateway --------------------------------------------
