@@ -39,10 +39,51 @@ _OPTIONS = (
 Command = Callable[[argparse.Namespace, grpc.Channel], int]
 
 
+class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):  # type: ignore[misc]
+    """Adds ``authorization: Bearer <token>`` to every call (TLS or not, unlike call creds)."""
+
+    def __init__(self, token: str) -> None:
+        self._header = ("authorization", f"Bearer {token}")
+
+    def _details(self, details: Any) -> Any:
+        return details._replace(metadata=(*(details.metadata or ()), self._header))
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+
+def _read_file(path: str | None, what: str) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise ValueError(f"{what} {path}: cannot read: {exc.strerror or exc}") from exc
+
+
 @contextmanager
 def _channel(args: argparse.Namespace) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(args.addr, options=_OPTIONS) as channel:
-        yield channel
+    """Plain, TLS (--cacert) or mutual TLS (--cert/--key) channel; --token adds a bearer."""
+    cacert = getattr(args, "cacert", None)
+    cert, key = getattr(args, "tls_cert", None), getattr(args, "tls_key", None)
+    if (cert is None) != (key is None):
+        raise ValueError("--cert and --key go together")
+    if cacert is None and cert is None:
+        channel = grpc.insecure_channel(args.addr, options=_OPTIONS)
+    else:
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=_read_file(cacert, "--cacert"),
+            private_key=_read_file(key, "--key"),
+            certificate_chain=_read_file(cert, "--cert"),
+        )
+        channel = grpc.secure_channel(args.addr, creds, options=_OPTIONS)
+    with channel:
+        token = getattr(args, "token", None)
+        yield grpc.intercept_channel(channel, _Bearer(token)) if token else channel
 
 
 def _run(command: Command) -> Callable[[argparse.Namespace], int]:

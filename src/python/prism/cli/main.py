@@ -30,6 +30,18 @@ def build_parser() -> argparse.ArgumentParser:
     conn.add_argument(
         "--timeout", type=float, default=5.0, help="seconds per call (default: %(default)s)"
     )
+    conn.add_argument("--cacert", help="TLS: trust this CA (PEM) for the gateway's certificate")
+    conn.add_argument(
+        "--cert", dest="tls_cert", help="mutual TLS: client certificate (PEM), with --key"
+    )
+    conn.add_argument(
+        "--key", dest="tls_key", help="mutual TLS: client private key (PEM), with --cert"
+    )
+    conn.add_argument(
+        "--token",
+        default=os.environ.get("PRISM_TOKEN") or None,
+        help="bearer token sent as 'authorization: Bearer' (default: $PRISM_TOKEN)",
+    )
     ns = argparse.ArgumentParser(add_help=False)
     ns.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")
     client.add_parsers(commands, [conn, ns], [conn])

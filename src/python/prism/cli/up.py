@@ -16,6 +16,7 @@ from prism.proxy import (
     run_proxy,
     with_plugin_settings,
 )
+from prism.proxy.tls import CredentialFileError
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -31,6 +32,11 @@ def add_parser(commands: Any) -> None:
     p.add_argument("-c", "--config", help="proxy config YAML (default: MemStore namespace)")
     p.add_argument("--host", help="address to listen on (default: config or 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on, 0 = any (default: config or 8980)")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus /metrics on this port, 0 = any (default: config, else off)",
+    )
     p.add_argument(
         "--log-level",
         default="INFO",
@@ -59,7 +65,12 @@ def run(args: argparse.Namespace) -> int:
     if args.access_log:
         config = with_plugin_settings(config, {"access_log_every": "1"})
     try:
-        return asyncio.run(run_proxy(config, host=args.host, port=args.port))
+        return asyncio.run(
+            run_proxy(config, host=args.host, port=args.port, metrics_port=args.metrics_port)
+        )
+    except CredentialFileError as exc:
+        print(f"prism up: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except PluginStartError as exc:
         print(f"prism up: a plugin could not start: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -29,7 +29,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -120,12 +120,72 @@ class NamespaceConfig(BackendSpec):
     instance: str | None = None
 
 
+class TlsConfig(_Strict):
+    """Gateway TLS; ``client_ca`` turns on mutual TLS (client certificate required)."""
+
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+
+
+class TokenConfig(_Strict):
+    """Bearer JWTs: keys from a JWKS file or PEM public keys; audience and issuer checked."""
+
+    audience: str
+    issuer: str
+    jwks: Path | None = None
+    public_keys: list[Path] = Field(default_factory=list)
+    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    leeway: Duration = 0.0
+
+    @model_validator(mode="after")
+    def _check(self) -> TokenConfig:
+        if self.jwks is None and not self.public_keys:
+            raise ValueError("needs jwks or public_keys")
+        if any(a.upper().startswith("HS") or a.lower() == "none" for a in self.algorithms):
+            raise ValueError("algorithms: only public-key algorithms (RS*, PS*, ES*, EdDSA)")
+        return self
+
+
+class GrantConfig(_Strict):
+    """``identities`` (token:<sub>, claim:<name>=<value>, cert:<subject>, or *) may do
+    ``allow`` (read, write, subscribe) in ``namespaces`` (names or *)."""
+
+    identities: list[str] = Field(min_length=1)
+    namespaces: list[str] = Field(min_length=1)
+    allow: list[Literal["read", "write", "subscribe"]] = Field(min_length=1)
+
+
+class AuthConfig(_Strict):
+    """Present: every contract call needs credentials and a grant (deny by default)."""
+
+    tokens: TokenConfig | None = None
+    grants: list[GrantConfig] = Field(default_factory=list)
+
+
+class MetricsConfig(_Strict):
+    host: str = DEFAULT_HOST
+    port: int = Field(ge=0, le=65535)
+
+
 class ProxyConfigModel(_Strict):
     host: str = DEFAULT_HOST
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
     namespaces: dict[str, NamespaceConfig] = Field(min_length=1)
     instances: dict[str, BackendSpec] = Field(default_factory=dict)
     supervision: SupervisionConfig = Field(default_factory=SupervisionConfig)
+    tls: TlsConfig | None = None
+    auth: AuthConfig | None = None
+    metrics: MetricsConfig | None = None
+
+    @model_validator(mode="after")
+    def _check_auth(self) -> ProxyConfigModel:
+        has_certs = self.tls is not None and self.tls.client_ca is not None
+        if self.auth is not None and self.auth.tokens is None and not has_certs:
+            raise ValueError(
+                "auth needs a way in: auth.tokens, or tls.client_ca for client certificates"
+            )
+        return self
 
 
 @dataclass(frozen=True)
@@ -160,6 +220,9 @@ class ProxyConfig:
     routes: Mapping[str, str]
     supervision: SupervisionConfig
     source: str = "<default>"
+    tls: TlsConfig | None = None
+    auth: AuthConfig | None = None
+    metrics: MetricsConfig | None = None
 
 
 def with_plugin_settings(config: ProxyConfig, settings: Mapping[str, str]) -> ProxyConfig:
@@ -189,7 +252,28 @@ def load_config(path: str | Path) -> ProxyConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ProxyConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
-    return parse_config_text(text, str(path))
+    config = parse_config_text(text, str(path))
+    return _relative_to(config, path.parent)
+
+
+def _relative_to(config: ProxyConfig, base: Path) -> ProxyConfig:
+    """File paths in tls/auth are relative to the config file's directory."""
+
+    def fix(p: Path) -> Path:
+        return p if p.is_absolute() else base / p
+
+    tls, auth = config.tls, config.auth
+    if tls is not None:
+        client_ca = fix(tls.client_ca) if tls.client_ca is not None else None
+        tls = tls.model_copy(
+            update={"cert": fix(tls.cert), "key": fix(tls.key), "client_ca": client_ca}
+        )
+    if auth is not None and auth.tokens is not None:
+        t = auth.tokens
+        jwks = fix(t.jwks) if t.jwks is not None else None
+        tokens = t.model_copy(update={"jwks": jwks, "public_keys": [fix(p) for p in t.public_keys]})
+        auth = auth.model_copy(update={"tokens": tokens})
+    return replace(config, tls=tls, auth=auth)
 
 
 def parse_config_text(text: str, source: str = "<config>") -> ProxyConfig:
@@ -288,6 +372,9 @@ def _resolve(model: ProxyConfigModel, source: str, where: Any) -> ProxyConfig:
         routes=routes,
         supervision=model.supervision,
         source=source,
+        tls=model.tls,
+        auth=model.auth,
+        metrics=model.metrics,
     )
 
 

@@ -130,12 +130,12 @@ async def serve_plugin(
     for sig in signals:
         loop.add_signal_handler(sig, _on_signal, sig, shutdown)
     try:
-        port = await server.start()
+        await server.start()
         if not managed:
             await runtime.initialize()
             await runtime.start()
         stream = out if out is not None else sys.stdout
-        print(f"prism-plugin {plugin.name} listening on {settings.host}:{port}", file=stream)
+        print(f"prism-plugin {plugin.name} listening on {server.address}", file=stream)
         stream.flush()
         await _first_of(shutdown.wait(), runtime.stopped.wait())
         if not runtime.stopped.is_set():

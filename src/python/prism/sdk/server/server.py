@@ -28,6 +28,7 @@ from prism.sdk.server.reflection import enable_server_reflection
 from prism.sdk.server.wrapping import WrappingInterceptor
 
 _log = logging.getLogger(__name__)
+UNIX_PREFIX = "unix:"
 
 HEALTH_SERVICE_NAME = "grpc.health.v1.Health"
 # Values may be 2 MiB (prism.sdk.limits.MAX_VALUE_BYTES); leave room for keys, tags, framing
@@ -149,7 +150,9 @@ class PluginServer:
 
     @property
     def address(self) -> str:
-        """``host:port`` the server listens on (after ``start()``)."""
+        """``host:port`` the server listens on (after ``start()``), or the ``unix:`` path."""
+        if self.host.startswith(UNIX_PREFIX):
+            return self.host
         return f"{self.host}:{self.port}"
 
     @property
@@ -193,7 +196,9 @@ class PluginServer:
         if self._reflection:
             names = [*self.service_names, HEALTH_SERVICE_NAME, REFLECTION_SERVICE_NAME]
             enable_server_reflection(names, registrar)
-        address = f"{self.host}:{self._requested_port}"
+        # host "unix:/dir/x.sock": a Unix domain socket (the proxy's managed plugins); no port.
+        unix = self.host.startswith(UNIX_PREFIX)
+        address = self.host if unix else f"{self.host}:{self._requested_port}"
         try:
             port = int(server.add_insecure_port(address))
         except Exception as exc:
@@ -214,7 +219,8 @@ class PluginServer:
         return port
 
     def _start_metrics_endpoint(self, port: int) -> None:
-        httpd, thread = start_http_server(port, addr=self.host)
+        addr = "127.0.0.1" if self.host.startswith(UNIX_PREFIX) else self.host
+        httpd, thread = start_http_server(port, addr=addr)
         self._metrics_httpd = httpd
         self._metrics_thread = thread
         _log.info("metrics endpoint on http://%s:%d/metrics", self.host, httpd.server_port)
