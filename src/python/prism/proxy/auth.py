@@ -67,6 +67,11 @@ OPERATIONS: Mapping[str, Operation] = {
     "/prism.PubSubBasicInterface/Subscribe": _S,
     "/prism.PubSubBasicInterface/Ack": _S,
     "/prism.PubSubBasicInterface/Unsubscribe": _S,
+    "/prism.MulticastRegistryInterface/Register": _W,
+    "/prism.MulticastRegistryInterface/Unregister": _W,
+    "/prism.MulticastRegistryInterface/Enumerate": _R,
+    "/prism.MulticastRegistryInterface/Multicast": _W,
+    "/prism.MulticastRegistryInterface/Receive": _S,
 }
 
 
