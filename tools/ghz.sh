@@ -11,6 +11,10 @@ PRISM_TOOL=ghz
 GHZ_VERSION=${PRISM_GHZ_VERSION:-v0.120.0}
 BIN_DIR=$PRISM_CACHE/bin
 GHZ=$BIN_DIR/ghz
+# ghz writes one format per run; ghz-report (tools/ghzreport, ghz's own printer) rewrites a
+# run's JSON report as CSV and HTML, so all three describe the same run.
+REPORT_SRC=$HERE/ghzreport
+GHZ_REPORT=$BIN_DIR/ghz-report
 
 usage() {
   cat >&2 <<'EOF'
@@ -19,14 +23,17 @@ usage: tools/ghz.sh COMMAND
             (PRISM_CACHE defaults to ~/.cache/prism) unless that version is already there;
             prints the path of the ghz binary on stdout. Needs Go >= 1.18 on PATH
             (or in /usr/local/go/bin). First build: about 2.5 min on 2 cores.
+            Also builds ghz-report next to it (JSON report -> CSV + HTML).
   path      print the path of the installed ghz (exit 1 if not installed)
 EOF
   exit 2
 }
 
-installed_ok() {
-  [ -x "$GHZ" ] && [ "$("$GHZ" --version 2>&1)" = "${GHZ_VERSION#v}" ]
-}
+ghz_ok() { [ -x "$GHZ" ] && [ "$("$GHZ" --version 2>&1)" = "${GHZ_VERSION#v}" ]; }
+installed_ok() { ghz_ok && report_ok; }
+
+report_sum() { cat "$REPORT_SRC"/main.go "$REPORT_SRC"/go.mod "$REPORT_SRC"/go.sum | sha256sum | cut -c1-16; }
+report_ok() { [ -x "$GHZ_REPORT" ] && [ "$(cat "$GHZ_REPORT.sum" 2>/dev/null)" = "$(report_sum)" ]; }
 
 cmd_install() {
   if installed_ok; then
@@ -42,14 +49,23 @@ cmd_install() {
     flock -w 900 9 || die "timed out waiting for $BIN_DIR/.ghz.lock"
     installed_ok && exit 0
     local t0; t0=$(now_ms)
-    log "go install github.com/bojand/ghz/cmd/ghz@${GHZ_VERSION} -> $BIN_DIR ($(go version))"
-    GOBIN=$BIN_DIR GOFLAGS="${GOFLAGS:-} -buildvcs=false" \
-      go install -ldflags "-s -w -X main.version=${GHZ_VERSION#v}" \
-        "github.com/bojand/ghz/cmd/ghz@${GHZ_VERSION}" >&2 \
-      || die "go install of ghz ${GHZ_VERSION} failed (see above)"
+    if ! ghz_ok; then
+      log "go install github.com/bojand/ghz/cmd/ghz@${GHZ_VERSION} -> $BIN_DIR ($(go version))"
+      GOBIN=$BIN_DIR GOFLAGS="${GOFLAGS:-} -buildvcs=false" \
+        go install -ldflags "-s -w -X main.version=${GHZ_VERSION#v}" \
+          "github.com/bojand/ghz/cmd/ghz@${GHZ_VERSION}" >&2 \
+        || die "go install of ghz ${GHZ_VERSION} failed (see above)"
+    fi
+    if ! report_ok; then
+      (cd "$REPORT_SRC" && GOFLAGS="${GOFLAGS:-} -buildvcs=false" \
+        go build -ldflags "-s -w" -o "$GHZ_REPORT" .) >&2 \
+        || die "go build of tools/ghzreport failed (see above)"
+      report_sum >"$GHZ_REPORT.sum"
+    fi
     log "built in $(elapsed "$t0")"
   ) 9>"$BIN_DIR/.ghz.lock"
-  installed_ok || die "ghz built but \`$GHZ --version\` does not print ${GHZ_VERSION#v}"
+  report_ok || die "tools/ghzreport built but $GHZ_REPORT is missing"
+  ghz_ok || die "ghz built but \`$GHZ --version\` does not print ${GHZ_VERSION#v}"
   log "ghz --version: $("$GHZ" --version 2>&1)"
   echo "$GHZ"
 }

@@ -1,27 +1,45 @@
-"""Load smoke with ghz against a real `prism up`: the memo's integration example, and the suites.
+"""Load smoke with ghz against a real `prism up`: the memo's command as written, and every suite.
 
-The example command is run exactly as the memo gives it (server reflection, no ``--proto``),
-plus ``--format json`` so the result can be checked: every request must answer OK. ghz comes
-from ``tools/ghz.sh install`` (pinned version); if it cannot be installed the test fails.
+One gateway serves the whole module, on port 8980 as the memo's command expects (namespace
+``default`` on MemStore as plain ``./prism up`` has, plus ``events`` on a real Redis for the
+pub/sub suites). ghz comes from ``tools/ghz.sh install`` (pinned version); if it cannot be
+installed the test fails.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from load.ghz_report import failures
 
 from proxy.gateway import Gateway
 from services.servers import RedisServer, shared_redis, tools_dir
 
 SUITES_DIR = Path(__file__).resolve().parent / "ghz"
+MEMO_PORT = 8980
 pytestmark = pytest.mark.timeout(600)
+
+# Design memo, Appendix B, character for character (only the line breaks are joined).
+MEMO_COMMAND = (
+    "ghz --proto proto/interfaces/keyvalue_basic.proto --call prism.KeyValueBasicInterface.Set"
+    " --insecure --rps 100 --duration 60s"
+    ' --data \'{"namespace":"default","key":"test-{{.RequestNumber}}","value":"dGVzdA=="}\''
+    " localhost:8980"
+)
+# The one change the test makes: 5 s instead of 60 s, to keep CI short (a 60 s run from the
+# repo root gave 5,999/5,999 OK; docs/proxy.md).
+MEMO_COMMAND_CI = MEMO_COMMAND.replace("--duration 60s", "--duration 5s")
+# ghz's default --duration-stop=close closes its own connection at the end; a call in flight
+# at that instant fails on the client with one of these messages, never from the server.
+GHZ_STOP_ARTIFACTS = ("use of closed network connection", "the client connection is closing")
 
 
 @pytest.fixture(scope="module")
@@ -41,106 +59,129 @@ def ghz() -> str:
 
 
 @pytest.fixture(scope="module")
-def default_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    """`prism up` with no config: namespace ``default`` on MemStore."""
-    gw = Gateway(None, tmp_path_factory.mktemp("ghz-gateway")).start()
+def redis_srv() -> Iterator[RedisServer]:
+    with shared_redis() as server:
+        yield server
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def gateway(redis_srv: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """`prism up --config tests/load/ghz/prism.yaml` on 127.0.0.1:8980 (Redis address filled in)."""
+    assert not _port_taken(MEMO_PORT), (
+        f"port {MEMO_PORT} is taken (a `./prism up` running?): the memo's command targets "
+        f"localhost:{MEMO_PORT}, so this test needs that port free"
+    )
+    config = (SUITES_DIR / "prism.yaml").read_text().replace("127.0.0.1:6379", redis_srv.addr)
+    gw = Gateway(config, tmp_path_factory.mktemp("ghz-gateway")).start(port=MEMO_PORT)
     try:
         yield gw
     finally:
         gw.stop()
 
 
-def _summary(report: dict[str, Any]) -> str:
-    lat = {d["percentage"]: d["latency"] / 1e6 for d in report["latencyDistribution"] or []}
-    return (
-        f"count={report['count']} rps={report['rps']:.1f} avg={report['average'] / 1e6:.2f}ms "
-        f"p50={lat.get(50, 0):.2f}ms p90={lat.get(90, 0):.2f}ms p99={lat.get(99, 0):.2f}ms "
-        f"fastest={report['fastest'] / 1e6:.2f}ms slowest={report['slowest'] / 1e6:.2f}ms"
-    )
-
-
-MEMO_EXAMPLE = [
-    "--insecure",
-    "--call",
-    "prism.KeyValueBasicInterface.Set",
-    "--data",
-    '{"namespace":"default","key":"test-{{.RequestNumber}}","value":"dGVzdA=="}',
-    "--rps",
-    "100",
-    "--duration",
-    "5s",
-]
-# ghz's default --duration-stop=close closes its own connections at the 5 s mark, so a request
-# still in flight then is reported as Unavailable with one of these client-side messages (about
-# one run in six here). They never reached a verdict from the server; nothing else is tolerated.
-GHZ_STOP_ARTIFACTS = ("use of closed network connection", "the client connection is closing")
-
-
-def _run_ghz(ghz: str, args: list[str], addr: str) -> dict[str, Any]:
-    cmd = [ghz, *args, "--format", "json", addr]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-    assert proc.returncode == 0, f"ghz failed ({proc.returncode}): {proc.stdout}{proc.stderr}"
-    report: dict[str, Any] = json.loads(proc.stdout)
-    return report
-
-
-def test_memo_example_all_ok(ghz: str, default_gateway: Gateway) -> None:
-    """The memo's command, exactly (plus --format json): every request the server answered is OK."""
-    report = _run_ghz(ghz, MEMO_EXAMPLE, default_gateway.addr)
-    print(f"\nghz memo example through the proxy: {_summary(report)}")
-    codes = report["statusCodeDistribution"]
-    errors: dict[str, int] = report.get("errorDistribution") or {}
-    artifacts = sum(n for msg, n in errors.items() if any(a in msg for a in GHZ_STOP_ARTIFACTS))
-    assert all(any(a in msg for a in GHZ_STOP_ARTIFACTS) for msg in errors), errors
-    assert codes.get("OK", 0) + artifacts == report["count"], codes
-    assert set(codes) <= {"OK", "Unavailable"} and artifacts <= 3, (codes, errors)
-    # 100 rps for 5 s: about 500 (ghz's last tick may fall just outside the window).
-    assert 450 <= report["count"] <= 505
-
-
-def test_memo_example_waiting_for_in_flight_all_ok(ghz: str, default_gateway: Gateway) -> None:
-    """The same with --duration-stop=wait (in-flight calls finish): strictly every call is OK."""
-    report = _run_ghz(ghz, [*MEMO_EXAMPLE, "--duration-stop", "wait"], default_gateway.addr)
-    print(f"\nghz memo example (--duration-stop wait): {_summary(report)}")
-    assert report["statusCodeDistribution"] == {"OK": report["count"]}, report.get(
-        "errorDistribution"
-    )
-    assert not report.get("errorDistribution")
-    assert 450 <= report["count"] <= 505
-
-
 @pytest.fixture(scope="module")
-def redis_srv() -> Iterator[RedisServer]:
-    with shared_redis() as server:
-        yield server
+def plugin_addr() -> Iterator[str]:
+    """A MemStore plugin on its own (`prism serve memstore`): LifecycleInterface is not routed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prism.cli", "serve", "memstore", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)),
+    )
+    assert proc.stdout is not None
+    try:
+        line = proc.stdout.readline()
+        assert " listening on " in line, f"prism serve memstore printed {line!r}"
+        yield line.split(" listening on ", 1)[1].strip()
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        proc.stdout.close()
 
 
-def test_suites_run_sh(ghz: str, redis_srv: RedisServer, tmp_path: Path) -> None:
-    """tests/load/ghz/run.sh runs every suite against the suites' config (events on Redis)."""
-    config = (SUITES_DIR / "prism.yaml").read_text().replace("127.0.0.1:6379", redis_srv.addr)
-    gw = Gateway(config, tmp_path).start()
+def test_memo_command_as_written(ghz: str, gateway: Gateway) -> None:
+    """Appendix B's ghz command from the repo root (only --duration shortened): all calls OK."""
+    assert MEMO_COMMAND_CI != MEMO_COMMAND
+    assert Path("proto/interfaces/keyvalue_basic.proto").is_file(), (
+        "proto/interfaces/ (the memo's path, a symlink to proto/prism/interfaces) is missing"
+    )
+    env = dict(os.environ, PATH=f"{Path(ghz).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    proc = subprocess.run(
+        ["bash", "-c", MEMO_COMMAND_CI], capture_output=True, text=True, timeout=120, env=env
+    )
+    out = proc.stdout
+    print(f"\n{MEMO_COMMAND_CI}\n{out}")
+    assert proc.returncode == 0, f"ghz failed ({proc.returncode}): {out}{proc.stderr}"
+    count = int(re.search(r"Count:\s+(\d+)", out).group(1))  # type: ignore[union-attr]
+    codes = {c: int(n) for c, n in re.findall(r"\[(\w+)\]\s+(\d+) responses", out)}
+    errors = out.split("Error distribution:", 1)[1] if "Error distribution:" in out else ""
+    error_lines = [line for line in errors.splitlines() if line.strip()]
+    assert all(any(a in line for a in GHZ_STOP_ARTIFACTS) for line in error_lines), errors
+    assert codes.get("OK", 0) >= count - 1 and set(codes) <= {"OK", "Unavailable"}, codes
+    # 100 rps for 5 s: about 500 (ghz's last tick may fall just outside the window).
+    assert 450 <= count <= 505, count
+
+
+def test_every_suite(ghz: str, gateway: Gateway, plugin_addr: str, tmp_path: Path) -> None:
+    """tests/load/ghz/run.sh runs every suite (1 s each): all calls succeed, three report formats."""
+    suites = sorted(
+        p.stem for p in SUITES_DIR.glob("*.json") if p.stem != "seed" and "_feed" not in p.stem
+    )
     reports = tmp_path / "reports"
     env = dict(
         os.environ,
         PRISM_GHZ_REPORTS=str(reports),
-        PRISM_GHZ_DURATION="2s",
+        PRISM_GHZ_DURATION="1s",
         PRISM_TOOLS_DIR=str(tools_dir()),
         PRISM_PYTHON=sys.executable,
     )
-    try:
-        proc = subprocess.run(
-            ["bash", str(SUITES_DIR / "run.sh"), "--addr", gw.addr],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env=env,
-            check=False,
-        )
-    finally:
-        gw.stop()
+    proc = subprocess.run(
+        ["bash", str(SUITES_DIR / "run.sh"), "--addr", gateway.addr, "--plugin-addr", plugin_addr],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
     print(proc.stdout)
     assert proc.returncode == 0, f"run.sh failed:\n{proc.stdout}\n{proc.stderr[-3000:]}"
-    for suite in ("kv_set", "kv_get", "pubsub_publish"):
+    for suite in suites:
         report = json.loads((reports / f"{suite}.json").read_text())
-        assert report["count"] > 0
-        assert report["statusCodeDistribution"] == {"OK": report["count"]}, suite
+        assert report["count"] > 0, suite
+        assert not failures(report), (suite, failures(report))
+        assert f"prism {suite}" == report["name"]
+        rows = (reports / f"{suite}.csv").read_text().strip().splitlines()
+        assert rows[0] == "duration (ms),status,error" and len(rows) == report["count"] + 1, suite
+        assert "<html>" in (reports / f"{suite}.html").read_text(), suite
+        line = next(line for line in proc.stdout.splitlines() if line.startswith(f"{suite} "))
+        assert re.search(r"p50=\S+ p95=\S+ p99=", line), line
+    subscribe = json.loads((reports / "pubsub_subscribe.json").read_text())
+    assert set(subscribe["statusCodeDistribution"]) == {"Canceled"}  # ended by ghz, 1 message in
+
+
+def test_client_cancel_counts_only_for_tagged_suites() -> None:
+    """A Canceled stream is success only in a suite that ends its streams itself."""
+    canceled = {
+        "count": 2,
+        "statusCodeDistribution": {"Canceled": 2},
+        "errorDistribution": {"rpc error: code = Canceled desc = context canceled": 2},
+    }
+    assert failures({**canceled, "tags": {"ends-by": "client-cancel"}}) == {}
+    assert failures(canceled)
+    timed_out = {
+        "count": 1,
+        "tags": {"ends-by": "client-cancel"},
+        "statusCodeDistribution": {"DeadlineExceeded": 1},
+        "errorDistribution": {"rpc error: code = DeadlineExceeded desc = x": 1},
+    }
+    assert failures(timed_out)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from typing import Any
 
 from prism.loadtest.backends import open_kv
 from prism.loadtest.kv import KvScenario
 from prism.loadtest.profiles import constant
-from prism.loadtest.runner import OpResult, Progress, Runner
+from prism.loadtest.runner import DISPATCH_YIELD_S, OpResult, Progress, Runner
 from prism.sdk.patterns import Entry
 
 
@@ -106,3 +107,25 @@ async def test_stop_ends_the_run_early_with_a_partial_result() -> None:
     assert result.elapsed < 5
     assert 0 < result.completed < 3000
     assert result.target_ops < 3000
+
+
+async def test_dispatch_yields_the_last_stretch_instead_of_a_timer(monkeypatch: Any) -> None:
+    """The wait for a due time ends DISPATCH_YIELD_S early on a timer, then yields (sleep 0).
+
+    asyncio's timers wake on the selector's 1 ms grid, so sleeping the final sub-ms stretch
+    started every operation up to ~1 ms late (uniform over 0-1.1 ms on a MemStore Set whose
+    service time is ~11 us). Checked by the delays asked of the loop, with a scripted clock.
+    """
+    due = 100.0
+    readings = iter([due - 0.05, due - 0.001, due - 0.0004, due])
+    asked: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recording_sleep(delay: float) -> None:
+        asked.append(round(delay, 6))
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", recording_sleep)  # what the runner module calls
+    runner = Runner(constant(1, 1), KvScenario(SlowStore()), clock=lambda: next(readings))
+    assert await runner._wait_until(due)
+    assert asked == [round(0.05 - DISPATCH_YIELD_S, 6), 0, 0]

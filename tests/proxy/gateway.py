@@ -28,8 +28,8 @@ class Gateway:
         self.proc: subprocess.Popen[str] | None = None
         self.addr = ""
 
-    def start(self, timeout: float = 60.0) -> Gateway:
-        cmd = [sys.executable, "-m", "prism.cli", "up", "--port", "0"]
+    def start(self, timeout: float = 60.0, port: int = 0) -> Gateway:
+        cmd = [sys.executable, "-m", "prism.cli", "up", "--port", str(port)]
         if self.config_path is not None:
             cmd += ["--config", str(self.config_path)]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))

@@ -95,3 +95,9 @@ def test_endpoint_rejects_settings_and_bad_address() -> None:
         parse_config_text("namespaces:\n  a: {endpoint: nohost}\n")
     with pytest.raises(ProxyConfigError, match="not a plugin name"):
         parse_config_text("namespaces:\n  a: {plugin: 'a.b'}\n")
+
+
+def test_namespace_names_use_the_sdk_name_limit() -> None:
+    with pytest.raises(ProxyConfigError, match="namespace is 256 bytes; the limit is 255 bytes"):
+        parse_config_text(f"namespaces:\n  {'n' * 256}: {{plugin: memstore}}\n")
+    parse_config_text(f"namespaces:\n  {'n' * 255}: {{plugin: memstore}}\n")

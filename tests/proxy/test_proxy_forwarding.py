@@ -25,6 +25,7 @@ from prism.interfaces import pubsub_basic_pb2 as ps
 from prism.interfaces import pubsub_basic_pb2_grpc as ps_grpc
 from prism.proxy import ProxyServer, UpstreamState, parse_config
 from prism.proxy.health import NOT_SERVING
+from prism.sdk.resilience import BreakerState
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Fake:
     stream_cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     written: int = 0
     hang: bool = False
+    subscribes: int = 0
 
     async def get(self, request: kv.GetRequest, context: Any) -> kv.GetResponse:
         self.seen_timeout.append(context.time_remaining())
@@ -64,6 +66,7 @@ class Fake:
             await context.abort(*self.fail)
 
     async def subscribe(self, request: ps.SubscribeRequest, context: Any) -> None:
+        self.subscribes += 1
         await context.send_initial_metadata((("prism-subscribed", "1"),))
         try:
             await asyncio.sleep(3600)
@@ -216,6 +219,38 @@ async def test_dead_upstream_fails_fast_then_breaker_opens(rig: Any) -> None:
     assert set(codes) == {grpc.StatusCode.UNAVAILABLE}
     assert time.monotonic() - started < 5.0  # never waits out the 10 s deadline
     assert "circuit" in info.value.details()
+
+
+async def test_open_breaker_sends_nothing_upstream(rig: Any) -> None:
+    fake, proxy, channel = rig
+    stub = kv_grpc.KeyValueBasicInterfaceStub(channel)
+    subscribe = ps_grpc.PubSubBasicInterfaceStub(channel).Subscribe
+    fake.fail = (grpc.StatusCode.UNAVAILABLE, "backend down")
+    for _ in range(5):  # the breaker's minimum_calls, all failing: it opens
+        with pytest.raises(grpc.aio.AioRpcError):
+            await stub.Get(kv.GetRequest(namespace="fake", key="k"))
+    breaker = proxy.upstreams["fake"].breaker
+    assert breaker.state is BreakerState.OPEN
+    reached = len(fake.seen_timeout)
+    for _ in range(10):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await stub.Get(kv.GetRequest(namespace="fake", key="k"))
+        assert info.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert "circuit breaker" in info.value.details()
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            async for _ in subscribe(
+                ps.SubscribeRequest(namespace="fake", topic="t", subscriber_id="s")
+            ):
+                pass
+        assert info.value.code() is grpc.StatusCode.UNAVAILABLE
+    # A call admitted after the rejected ones is a barrier: once it has been answered, any
+    # rejected call that had been sent anyway would have arrived before it.
+    breaker.reset()
+    fake.fail = None
+    await stub.Get(kv.GetRequest(namespace="fake", key="after"))
+    await asyncio.sleep(0.2)
+    assert len(fake.seen_timeout) == reached + 1
+    assert fake.subscribes == 0
 
 
 async def test_calls_in_flight_end_unavailable_when_the_upstream_drops(rig: Any) -> None:

@@ -32,6 +32,7 @@ from prism.interfaces import (
 from prism.interfaces import (
     pubsub_basic_pb2_grpc as ps_grpc,
 )
+from prism.sdk.limits import MAX_QUOTED_CHARS
 from proxy.gateway import Gateway
 
 
@@ -126,6 +127,22 @@ def test_unknown_namespace_is_not_found_and_named(channel: grpc.Channel) -> None
     assert "'nowhere'" in err.details() and "default" in err.details()
     err = _error(stub.Get, kv.GetRequest(namespace="", key="k"))
     assert err.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_invalid_namespace_is_invalid_argument_and_long_ones_are_quoted_short(
+    channel: grpc.Channel,
+) -> None:
+    stub = kv_grpc.KeyValueBasicInterfaceStub(channel)
+    err = _error(stub.Get, kv.GetRequest(namespace="n" * 300, key="k"))
+    assert err.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert err.details() == "namespace is 300 bytes; the limit is 255 bytes"
+    err = _error(stub.Get, kv.GetRequest(namespace="bad\nname", key="k"))
+    assert err.code() is grpc.StatusCode.INVALID_ARGUMENT
+    # Valid but unknown: NOT_FOUND, the name quoted cut short with its size.
+    err = _error(stub.Get, kv.GetRequest(namespace="u" * 200, key="k"))
+    assert err.code() is grpc.StatusCode.NOT_FOUND
+    assert "u" * 200 not in err.details()
+    assert f"'{'u' * MAX_QUOTED_CHARS}'... (200 bytes)" in err.details()
 
 
 def test_upstream_errors_pass_through_unchanged(channel: grpc.Channel) -> None:

@@ -1,62 +1,84 @@
 #!/usr/bin/env bash
-# Run the ghz suites against a running gateway and write one JSON report per suite.
+# Run the ghz suites against a running gateway; each writes a JSON, CSV and HTML report.
 #
 #   ./prism up --config tests/load/ghz/prism.yaml      # in another terminal
-#   tests/load/ghz/run.sh                              # kv_set kv_get pubsub_publish
+#   tests/load/ghz/run.sh                              # every gateway suite
 #   tests/load/ghz/run.sh --addr 127.0.0.1:9000 kv_set kv_get   # plain `./prism up` (no pubsub)
+#   tests/load/ghz/run.sh --plugin-addr 127.0.0.1:9300 lifecycle_health_check
 #
-# Suites are the *.json ghz configs next to this script (server reflection, no .proto needed).
-# ghz is installed by tools/ghz.sh (pinned version). Reports: $PRISM_GHZ_REPORTS, default
-# reports/ghz/ at the repo root, as <suite>.json. PRISM_GHZ_DURATION (e.g. 2s) overrides every
-# suite's duration. Exit status 1 if any request of any suite did not answer OK.
+# A suite is a ghz JSON config next to this script (server reflection, no .proto needed).
+# lifecycle_* suites call a plugin directly (the proxy does not route LifecycleInterface):
+# they run only with --plugin-addr (e.g. `./prism serve memstore --port 9300`). Suites that
+# read the key "ghz-seed" get it written first (seed.json); a suite with a <suite>_feed.json
+# runs that publisher alongside (Subscribe needs messages to arrive). ghz writes the JSON;
+# ghz-report (tools/ghzreport) writes CSV and HTML of the same run. Reports:
+# $PRISM_GHZ_REPORTS, default reports/ghz/ at the repo root. PRISM_GHZ_DURATION (e.g. 2s)
+# overrides every suite's duration. Exit status 1 unless every call of every suite succeeded.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../../.." && pwd)
 TOOLS=${PRISM_TOOLS_DIR:-$ROOT/tools}
 ADDR=${PRISM_ADDR:-127.0.0.1:8980}
+PLUGIN_ADDR=${PRISM_PLUGIN_ADDR:-}
 REPORTS=${PRISM_GHZ_REPORTS:-$ROOT/reports/ghz}
 
 while [ $# -gt 0 ]; do
   case $1 in
     --addr) ADDR=$2; shift 2 ;;
-    -h|--help) sed -n '2,12p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    --plugin-addr) PLUGIN_ADDR=$2; shift 2 ;;
+    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) break ;;
   esac
 done
 SUITES=("$@")
-[ ${#SUITES[@]} -gt 0 ] || SUITES=(kv_set kv_get pubsub_publish)
+if [ ${#SUITES[@]} -eq 0 ]; then
+  for cfg in "$HERE"/*.json; do
+    suite=$(basename "$cfg" .json)
+    case $suite in seed|*_feed) continue ;; esac
+    if [[ $suite == lifecycle_* && -z $PLUGIN_ADDR ]]; then
+      echo "run.sh: $suite left out: it needs --plugin-addr" >&2; continue
+    fi
+    SUITES+=("$suite")
+  done
+fi
 
 GHZ=$(bash "$TOOLS/ghz.sh" install)
+GHZ_REPORT=$(dirname "$GHZ")/ghz-report
 mkdir -p "$REPORTS"
 PY=${PRISM_PYTHON:-$(command -v python3 || command -v python)}
+extra=()
+[ -n "${PRISM_GHZ_DURATION:-}" ] && extra+=(--duration "$PRISM_GHZ_DURATION")
 failed=0
+seeded=0
 for suite in "${SUITES[@]}"; do
   cfg=$HERE/$suite.json
   [ -f "$cfg" ] || { echo "run.sh: no suite $cfg" >&2; exit 2; }
-  extra=()
-  [ -n "${PRISM_GHZ_DURATION:-}" ] && extra+=(--duration "$PRISM_GHZ_DURATION")
-  if [ -f "$HERE/${suite}_seed.json" ]; then
-    if ! "$GHZ" --config "$HERE/${suite}_seed.json" --format json "$ADDR" >/dev/null; then
-      echo "run.sh: $suite: seeding with ${suite}_seed.json failed" >&2; failed=1; continue
-    fi
+  addr=$ADDR
+  if [[ $suite == lifecycle_* ]]; then
+    [ -n "$PLUGIN_ADDR" ] || { echo "run.sh: $suite needs --plugin-addr" >&2; exit 2; }
+    addr=$PLUGIN_ADDR
   fi
-  out=$REPORTS/$suite.json
-  "$GHZ" --config "$cfg" "${extra[@]}" --format json --output "$out" "$ADDR" || true
-  [ -s "$out" ] || { echo "run.sh: $suite: ghz wrote no report" >&2; failed=1; continue; }
-  "$PY" - "$suite" "$out" <<'PYEOF' || failed=1
-import json, sys
-suite, path = sys.argv[1], sys.argv[2]
-r = json.load(open(path))
-codes = r.get("statusCodeDistribution") or {}
-lat = {d["percentage"]: d["latency"] / 1e6 for d in r.get("latencyDistribution") or []}
-print(f"{suite:16s} count={r['count']:<6d} rps={r['rps']:.1f} "
-      f"p50={lat.get(50, 0):.2f}ms p90={lat.get(90, 0):.2f}ms p99={lat.get(99, 0):.2f}ms "
-      f"avg={r['average'] / 1e6:.2f}ms codes={codes} -> {path}")
-bad = {k: v for k, v in codes.items() if k != "OK"}
-if bad or not r["count"]:
-    print(f"{suite}: not every request was OK: {codes} {r.get('errorDistribution') or ''}",
-          file=sys.stderr)
-    sys.exit(1)
-PYEOF
+  if [ $seeded = 0 ] && grep -q '"ghz-seed"' "$cfg"; then
+    "$GHZ" --config "$HERE/seed.json" --format json --output "$REPORTS/seed.json" "$ADDR" || true
+    "$PY" "$HERE/../ghz_report.py" seed "$REPORTS/seed.json" >/dev/null || {
+      echo "run.sh: seeding with seed.json failed" >&2; failed=1; continue; }
+    seeded=1
+  fi
+  feed_pid=
+  if [ -f "$HERE/${suite}_feed.json" ]; then
+    # Runs until the suite is done (then SIGINT: ghz stops and writes its report).
+    "$GHZ" --config "$HERE/${suite}_feed.json" --duration 1h --format json \
+      --output "$REPORTS/${suite}_feed.json" "$ADDR" &
+    feed_pid=$!
+    sleep 0.5
+  fi
+  out=$REPORTS/$suite
+  "$GHZ" --config "$cfg" "${extra[@]}" --format json --output "$out.json" "$addr" || true
+  if [ -n "$feed_pid" ]; then
+    kill -INT "$feed_pid"; wait "$feed_pid" || true
+  fi
+  [ -s "$out.json" ] || { echo "run.sh: $suite: ghz wrote no report" >&2; failed=1; continue; }
+  "$GHZ_REPORT" "$out.json" "$out.csv" "$out.html" || failed=1
+  "$PY" "$HERE/../ghz_report.py" "$suite" "$out.json" || failed=1
 done
 exit $failed

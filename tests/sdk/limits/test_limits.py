@@ -10,8 +10,10 @@ from prism.sdk.errors import InvalidArgumentError
 from prism.sdk.limits import (
     MAX_KEY_BYTES,
     MAX_NAME_BYTES,
+    MAX_QUOTED_CHARS,
     MAX_TTL_SECONDS,
     MAX_VALUE_BYTES,
+    quoted,
     validate_key,
     validate_name,
     validate_ttl,
@@ -105,3 +107,11 @@ def test_ttl_rejections(seconds: float, message: str) -> None:
     with pytest.raises(InvalidArgumentError) as info:
         validate_ttl(seconds)
     assert info.value.message == message
+
+
+def test_quoted_keeps_short_values_and_cuts_long_ones() -> None:
+    assert quoted("ns") == "'ns'"
+    assert quoted(b"\xff") == "b'\\xff'"
+    assert quoted("k" * MAX_QUOTED_CHARS) == repr("k" * MAX_QUOTED_CHARS)
+    assert quoted("é" * 100) == f"{'é' * MAX_QUOTED_CHARS!r}... (200 bytes)"
+    assert quoted(b"v" * 1000, limit=3) == "b'vvv'... (1000 bytes)"

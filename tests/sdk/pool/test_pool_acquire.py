@@ -361,12 +361,13 @@ def test_config_validation() -> None:
 
 
 async def test_staggered_waiters_each_time_out_after_their_own_wait() -> None:
-    pool = make(FakeFactory(), max_open=1, acquire_timeout=0.05)
+    # Timeouts long enough that a loaded machine still sees both waiters queued at once.
+    pool = make(FakeFactory(), max_open=1, acquire_timeout=1.0)
     held = pool.acquire()
     await held.__aenter__()
     first = asyncio.create_task(pool.acquire().__aenter__())
     await eventually(lambda: pool.stats().waiters == 1)
-    await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)
     second = asyncio.create_task(pool.acquire().__aenter__())
     await eventually(lambda: pool.stats().waiters == 2)
     with pytest.raises(PoolExhaustedError):
@@ -376,7 +377,7 @@ async def test_staggered_waiters_each_time_out_after_their_own_wait() -> None:
         await second
     s = pool.stats()
     assert s.acquire_timeouts == 2 and s.waiters == 0
-    assert s.wait_seconds_max >= 0.04  # each waited its own full timeout
+    assert s.wait_seconds_max >= 0.9  # each waited its own full timeout
     await held.__aexit__(None, None, None)
     await pool.close()
 

@@ -269,6 +269,35 @@ async def test_cancelled_probe_frees_its_slot() -> None:
     assert state_of(b) is BreakerState.CLOSED
 
 
+async def test_probe_that_never_answers_reopens_after_probe_timeout() -> None:
+    clock, b = await half_open(1)  # probe_timeout_seconds defaults to open_seconds (5 s)
+
+    async def hang() -> str:
+        await asyncio.Event().wait()
+        return "never"
+
+    stuck = asyncio.create_task(b.call(hang))  # a probe with no deadline
+    await asyncio.sleep(0)
+    with pytest.raises(CircuitOpenError):
+        await b.call(ok)
+    clock.now += 5.0  # the probe has not answered within probe_timeout: it failed
+    assert state_of(b) is BreakerState.OPEN
+    clock.now += 5.0
+    await succeed(b, 1)  # a new probe is admitted instead of waiting for the stuck one
+    assert state_of(b) is BreakerState.CLOSED
+    stuck.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stuck
+    assert state_of(b) is BreakerState.CLOSED  # the stale probe changes nothing
+
+
+def test_probe_timeout_defaults_to_open_seconds_and_must_be_positive() -> None:
+    assert make(Clock(), open_seconds=7.0).probe_timeout_seconds == 7.0
+    assert make(Clock(), probe_timeout_seconds=2.0).probe_timeout_seconds == 2.0
+    with pytest.raises(ValueError, match="probe_timeout_seconds"):
+        make(Clock(), probe_timeout_seconds=0)
+
+
 async def test_calls_from_before_a_transition_are_ignored() -> None:
     clock = Clock()
     b = make(clock, minimum_calls=2)

@@ -90,6 +90,9 @@ class Streamer(ps_grpc.PubSubBasicInterfaceServicer):
     async def Publish(self, req: ps_pb.PublishRequest, ctx: Any) -> ps_pb.PublishResponse:  # noqa: N802
         return ps_pb.PublishResponse(message_id="1")
 
+    async def Ack(self, req: ps_pb.AckRequest, ctx: Any) -> ps_pb.AckResponse:  # noqa: N802
+        return ps_pb.AckResponse(acknowledged=0)
+
     async def Unsubscribe(  # noqa: N802
         self, req: ps_pb.UnsubscribeRequest, ctx: Any
     ) -> ps_pb.UnsubscribeResponse:

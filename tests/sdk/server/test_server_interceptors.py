@@ -13,10 +13,12 @@ from prometheus_client import REGISTRY
 
 from prism.interfaces import keyvalue_basic_pb2 as kv_pb
 from prism.interfaces import keyvalue_basic_pb2_grpc as kv_grpc
+from prism.interfaces import keyvalue_ttl_pb2 as ttl_pb
+from prism.interfaces import keyvalue_ttl_pb2_grpc as ttl_grpc
 from prism.interfaces import pubsub_basic_pb2 as ps_pb
 from prism.interfaces import pubsub_basic_pb2_grpc as ps_grpc
 from prism.sdk.errors import PrismError, UnavailableError
-from prism.sdk.server import PluginServer
+from prism.sdk.server import PluginServer, ServiceBinding
 from prism.sdk.server.log_format import JsonFormatter
 from prism.sdk.server.wrapping import ObservingInterceptor
 from sdk.server.server_fakes import (
@@ -112,6 +114,29 @@ async def test_unknown_exception_is_internal_without_traceback(
     assert errors and errors[0].exc_info is not None
     assert "req-42" in errors[0].getMessage()
     assert SECRET in caplog.text  # the trace is in the server log only
+
+
+class Unfinished(ttl_grpc.KeyValueTTLInterfaceServicer):
+    """Overrides nothing: every method is the generated 'not implemented' base method."""
+
+
+async def test_method_the_servicer_does_not_override_is_unimplemented(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    servicer = Unfinished()  # type: ignore[abstract]  # deliberately incomplete
+    add = ttl_grpc.add_KeyValueTTLInterfaceServicer_to_server
+    server = PluginServer([ServiceBinding(add, servicer, "prism.KeyValueTTLInterface")])
+    port = await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = ttl_grpc.KeyValueTTLInterfaceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await stub.Persist(ttl_pb.PersistRequest(namespace="n", key="k"), timeout=5)
+    finally:
+        await server.stop(1.0)
+    assert info.value.code() is grpc.StatusCode.UNIMPLEMENTED
+    assert info.value.details() == "/prism.KeyValueTTLInterface/Persist is not implemented"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 async def test_generated_request_id_in_internal_message(env: Env) -> None:

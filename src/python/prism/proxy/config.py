@@ -35,6 +35,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from prism.sdk.config import Duration
+from prism.sdk.errors import InvalidArgumentError
+from prism.sdk.limits import quoted, validate_name
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8980
@@ -231,8 +233,10 @@ def _resolve(model: ProxyConfigModel, source: str, where: Any) -> ProxyConfig:
     shared: dict[tuple[Any, ...], str] = {}
     for ns, nsc in model.namespaces.items():
         loc = ("namespaces", ns)
-        if not ns or len(ns.encode("utf-8")) > 255:
-            problems.append(f"{where(loc)}: namespaces: name {ns!r} must be 1..255 bytes")
+        try:
+            validate_name("namespace", ns)
+        except InvalidArgumentError as exc:
+            problems.append(f"{where(loc)}: namespaces: {quoted(ns)}: {exc.message}")
             continue
         if nsc.instance is not None:
             if nsc.instance not in model.instances:

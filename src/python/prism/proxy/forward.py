@@ -21,7 +21,8 @@ import grpc
 from prism.proxy.contract import ContractMethod
 from prism.proxy.upstream import Upstream
 from prism.proxy.wire import WireError, read_namespace
-from prism.sdk.errors import CircuitOpenError
+from prism.sdk.errors import CircuitOpenError, InvalidArgumentError
+from prism.sdk.limits import quoted, validate_name
 from prism.sdk.resilience import BreakerState
 
 # Headers gRPC sets itself: forwarding them would be rejected or wrong.
@@ -57,11 +58,15 @@ class Router:
             raise Reject(grpc.StatusCode.INVALID_ARGUMENT, f"malformed request: {exc}") from exc
         upstream = self.routes.get(namespace)
         if upstream is None:
-            if not namespace:
-                raise Reject(grpc.StatusCode.INVALID_ARGUMENT, "namespace is required")
+            # Configured names are valid, so only a miss pays for validation.
+            try:
+                validate_name("namespace", namespace)
+            except InvalidArgumentError as exc:
+                raise Reject(grpc.StatusCode.INVALID_ARGUMENT, exc.message) from exc
             raise Reject(
                 grpc.StatusCode.NOT_FOUND,
-                f"namespace {namespace!r} is not configured on this proxy (known: {self._known})",
+                f"namespace {quoted(namespace)} is not configured on this proxy "
+                f"(known: {self._known})",
             )
         if not upstream.routable:
             raise Reject(
@@ -92,16 +97,23 @@ def _unary(method: ContractMethod, router: Router) -> Callable[..., Any]:
 
     async def forward(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         call: Any = None
-        try:
-            upstream = router.resolve(request, service)
+
+        def start() -> Any:
+            # Creating a grpc.aio call sends it, so this runs only once the breaker admitted it.
+            nonlocal call
             call = upstream.unary[path](
                 request, timeout=context.time_remaining(), metadata=outgoing_metadata(context)
             )
             upstream.in_flight.add(call)
+            return call
+
+        try:
+            upstream = router.resolve(request, service)
             try:
-                reply: bytes = await upstream.breaker.call(lambda: call)
+                reply: bytes = await upstream.breaker.call(start)
             finally:
-                upstream.in_flight.discard(call)
+                if call is not None:
+                    upstream.in_flight.discard(call)
             return reply
         except grpc.aio.AioRpcError as exc:
             await context.abort(exc.code(), exc.details() or "")

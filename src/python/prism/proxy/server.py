@@ -20,7 +20,8 @@ from prism.proxy.contract import CONTRACT_SERVICE_NAMES, contract_methods
 from prism.proxy.forward import Router, build_handlers
 from prism.proxy.health import ProxyHealth
 from prism.proxy.supervisor import EndpointSupervisor, ManagedSupervisor, Supervisor
-from prism.proxy.upstream import MAX_MESSAGE_BYTES, Upstream
+from prism.proxy.upstream import Upstream
+from prism.sdk.server import MAX_MESSAGE_BYTES
 from prism.sdk.server.reflection import enable_server_reflection
 
 _log = logging.getLogger(__name__)

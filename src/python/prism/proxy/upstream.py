@@ -18,11 +18,10 @@ import grpc
 
 from prism.proxy.contract import ContractMethod
 from prism.sdk.resilience import CircuitBreaker
+from prism.sdk.server import MAX_MESSAGE_BYTES  # the plugins' limit: the proxy passes it on
 
 _log = logging.getLogger(__name__)
 
-# Same limit as prism.sdk.server: 2 MiB values plus room for keys, tags and framing.
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024 + 64 * 1024
 CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

@@ -17,7 +17,7 @@ from prism.interfaces import (
     keyvalue_ttl_pb2_grpc,
 )
 from prism.sdk.errors import InvalidArgumentError, NotFoundError
-from prism.sdk.limits import validate_key, validate_name, validate_ttl, validate_value
+from prism.sdk.limits import quoted, validate_key, validate_name, validate_ttl, validate_value
 from prism.sdk.server import ServiceBinding
 
 
@@ -100,7 +100,7 @@ def decode_cursor(cursor: str) -> str | None:
         return base64.urlsafe_b64decode(cursor.encode("ascii")).decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError) as exc:
         raise InvalidArgumentError(
-            f"cursor {cursor[:40]!r} is not a cursor this server returned"
+            f"cursor {quoted(cursor)} is not a cursor this server returned"
         ) from exc
 
 
@@ -110,7 +110,7 @@ def _validate_target(namespace: str, key: str) -> None:
 
 
 def _not_found(namespace: str, key: str) -> NotFoundError:
-    return NotFoundError(f"key {key!r} not found in namespace {namespace!r}")
+    return NotFoundError(f"key {quoted(key)} not found in namespace {quoted(namespace)}")
 
 
 class KeyValueBasicServicer(keyvalue_basic_pb2_grpc.KeyValueBasicInterfaceServicer):

@@ -44,7 +44,10 @@ class CircuitBreaker:
     call immediately with :class:`CircuitOpenError` for ``open_seconds``, then becomes
     HALF_OPEN, which admits at most ``half_open_max_calls`` probe calls (others are
     rejected): any probe failure re-opens the breaker, and once all probes succeeded it
-    closes with an empty window.
+    closes with an empty window. A probe that has not answered within
+    ``probe_timeout_seconds`` (default: ``open_seconds``) counts as failed and re-opens the
+    breaker, so one caller without a deadline cannot hold it half-open, rejecting everyone
+    else, for as long as its call hangs; its late outcome is then ignored.
 
     ``counts(exc)`` decides whether an exception is a backend failure (default: it classifies
     as retryable, e.g. UNAVAILABLE / DEADLINE_EXCEEDED, with the plugin's ``classifiers``
@@ -63,6 +66,7 @@ class CircuitBreaker:
         window_seconds: float = 10.0,
         open_seconds: float = 5.0,
         half_open_max_calls: int = 1,
+        probe_timeout_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         counts: Callable[[BaseException], bool] | None = None,
         classifiers: Sequence[Classifier] = (),
@@ -79,12 +83,16 @@ class CircuitBreaker:
             raise ValueError(f"open_seconds must be >= 0, got {open_seconds}")
         if half_open_max_calls < 1:
             raise ValueError(f"half_open_max_calls must be >= 1, got {half_open_max_calls}")
+        probe_timeout = open_seconds if probe_timeout_seconds is None else probe_timeout_seconds
+        if not probe_timeout > 0:
+            raise ValueError(f"probe_timeout_seconds must be > 0, got {probe_timeout}")
         self.name = name
         self.failure_rate_threshold = failure_rate_threshold
         self.minimum_calls = minimum_calls
         self.window_seconds = window_seconds
         self.open_seconds = open_seconds
         self.half_open_max_calls = half_open_max_calls
+        self.probe_timeout_seconds = probe_timeout
         self._clock = clock
         self._classifiers = tuple(classifiers)
         self._counts = counts if counts is not None else self._default_counts
@@ -96,6 +104,7 @@ class CircuitBreaker:
         self._window_failures = 0
         self._probes_admitted = 0
         self._probes_succeeded = 0
+        self._probe_starts: list[float] = []  # when each unanswered probe was admitted
         self._generation = 0  # bumped on every transition; stale outcomes are ignored
 
         self._state_gauge = get_gauge(
@@ -146,24 +155,27 @@ class CircuitBreaker:
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
         """Await ``fn()`` through the breaker; raise CircuitOpenError if it is not admitted."""
-        self._admit()
+        probe_start = self._admit()
         # Outcomes of calls that began before the latest transition are not recorded: they
         # describe the backend as it was in an earlier period.
         generation = self._generation
         try:
             result = await fn()
         except asyncio.CancelledError:
-            if generation == self._generation and self._state is BreakerState.HALF_OPEN:
+            if generation == self._generation and probe_start is not None:
+                self._probe_answered(probe_start)
                 self._probes_admitted -= 1  # give the probe slot back: we learnt nothing
             raise
         except BaseException as exc:
             failed = self._counts(exc)
             (self._calls_failed if failed else self._calls_ok).inc()
             if generation == self._generation:
+                self._probe_answered(probe_start)
                 self._on_outcome(failed)
             raise
         self._calls_ok.inc()
         if generation == self._generation:
+            self._probe_answered(probe_start)
             self._on_outcome(False)
         return result
 
@@ -172,19 +184,25 @@ class CircuitBreaker:
     def _default_counts(self, exc: BaseException) -> bool:
         return classify(exc, self._classifiers).retryable
 
-    def _admit(self) -> None:
-        """Let a call through (counting half-open probes) or raise CircuitOpenError."""
+    def _admit(self) -> float | None:
+        """Let a call through or raise CircuitOpenError; a probe's admission time is returned."""
         self._maybe_half_open()
         if self._state is BreakerState.CLOSED:
-            return
+            return None
         if self._state is BreakerState.HALF_OPEN:
             if self._probes_admitted < self.half_open_max_calls:
                 self._probes_admitted += 1
-                return
+                now = self._clock()
+                self._probe_starts.append(now)
+                return now
             self._rejected.inc()
             raise CircuitOpenError(self.name, 0.0)
         self._rejected.inc()
         raise CircuitOpenError(self.name, self._opened_at + self.open_seconds - self._clock())
+
+    def _probe_answered(self, probe_start: float | None) -> None:
+        if probe_start is not None:
+            self._probe_starts.remove(probe_start)
 
     def _on_outcome(self, failed: bool) -> None:
         # Only CLOSED or HALF_OPEN here: an OPEN breaker admits nothing, so a call of the
@@ -221,10 +239,20 @@ class CircuitBreaker:
                 self._window_failures -= 1
 
     def _maybe_half_open(self) -> None:
+        """Apply the transitions that are due to time passing (checked lazily, no timers)."""
+        now = self._clock()
         if (
-            self._state is BreakerState.OPEN
-            and self._clock() - self._opened_at >= self.open_seconds
+            self._state is BreakerState.HALF_OPEN
+            and self._probe_starts
+            and now - self._probe_starts[0] >= self.probe_timeout_seconds
         ):
+            log.warning(
+                "circuit breaker %r: probe unanswered after %.1fs, counted as failed",
+                self.name,
+                now - self._probe_starts[0],
+            )
+            self._transition(BreakerState.OPEN)
+        if self._state is BreakerState.OPEN and now - self._opened_at >= self.open_seconds:
             self._transition(BreakerState.HALF_OPEN)
 
     def _transition(self, new: BreakerState) -> None:
@@ -235,6 +263,7 @@ class CircuitBreaker:
         self._window_failures = 0
         self._probes_admitted = 0
         self._probes_succeeded = 0
+        self._probe_starts.clear()
         if new is BreakerState.OPEN:
             self._opened_at = self._clock()
         if old is new:

@@ -5,7 +5,8 @@ escape); this interceptor turns them into ``context.abort(status, message)``. An
 not a PrismError (after the plugin's own classifiers had a go) is a bug or an unknown backend
 failure: the client gets INTERNAL ``internal error (request id X)`` and the traceback goes to
 the server log under the same id, so internals never leak but the failure is still traceable.
-Errors raised mid-stream are handled the same way.
+Errors raised mid-stream are handled the same way, and so are request bytes that do not parse
+(INVALID_ARGUMENT ``malformed <Message>: ...``, see :mod:`._malformed`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, NoReturn
 import grpc
 
 from prism.sdk.errors import Classifier, PrismError
+from prism.sdk.server._malformed import tolerate_malformed
 from prism.sdk.server.request_id import request_id_from_context
 from prism.sdk.server.wrapping import WrappingInterceptor
 
@@ -63,6 +65,9 @@ class ErrorInterceptor(WrappingInterceptor):
         except Exception as exc:
             await self._abort(method, exc, context)
 
+    def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        return super()._wrap(tolerate_malformed(handler), method)
+
     def to_prism_error(self, exc: Exception) -> PrismError | None:
         """The PrismError for ``exc``: itself, or a plugin classifier's verdict, else None."""
         if isinstance(exc, PrismError):
@@ -79,6 +84,9 @@ class ErrorInterceptor(WrappingInterceptor):
         error = self.to_prism_error(exc)
         if error is not None:
             await context.abort(error.grpc_status, error.message)
+        if isinstance(exc, NotImplementedError) and context.code() is grpc.StatusCode.UNIMPLEMENTED:
+            # A generated servicer base method the plugin did not override: not a bug.
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
         request_id = request_id_from_context(context)
         self._log.error(
             "unhandled exception in %s (request id %s)",
