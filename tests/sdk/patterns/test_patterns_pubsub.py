@@ -231,3 +231,11 @@ async def test_subscriber_id_is_required() -> None:
     client = Client(servicer, ps_pb.SubscribeRequest(namespace="ns", topic="t"))
     with pytest.raises(InvalidArgumentError):
         await client.task
+
+
+async def test_publish_passes_the_ordering_key_to_the_broker() -> None:
+    broker = MemBroker()
+    servicer = PubSubServicer(broker)
+    await servicer.Publish(ps_pb.PublishRequest(namespace="ns", topic="t", ordering_key="k"), None)
+    await publish(servicer)
+    assert broker.ordering_keys == ["k", ""]
