@@ -6,6 +6,8 @@ Context managers (each starts its own server in a fresh temp dir and removes it 
         ...
     with kafka_broker() as k:               # k.bootstrap, k.stop(), k.start()
         ...
+    with kafka_cluster() as c:              # 3 brokers; c.kill(n), c.stop(n), c.start(n)
+        ...
 
 ``stop()`` then ``start()`` brings the same server back on the same port with its data
 (fault tests). ``shared_redis()`` / ``shared_kafka()`` reuse the server named by
@@ -41,9 +43,11 @@ from urllib.parse import urlparse
 
 __all__ = [
     "KafkaBroker",
+    "KafkaCluster",
     "RedisServer",
     "ServerError",
     "kafka_broker",
+    "kafka_cluster",
     "redis_server",
     "repo_root",
     "shared_kafka",
@@ -305,6 +309,41 @@ def kafka_broker() -> Iterator[KafkaBroker]:
             _run("kafka.sh", "start", str(d), timeout=START_TIMEOUT_S), "bootstrap"
         )
         yield KafkaBroker(bootstrap=bootstrap, dir=d)
+
+
+@dataclass
+class KafkaCluster:
+    """Three KRaft brokers (replication factor 3, min.insync.replicas 2) in ``dir/b1..b3``."""
+
+    bootstrap: str
+    dir: Path
+
+    def kill(self, n: int) -> None:
+        """SIGKILL broker ``n`` (1..3): a crash, no controlled shutdown."""
+        _run("kafka.sh", "broker-kill", str(self.dir), str(n), timeout=STOP_TIMEOUT_S)
+
+    def stop(self, n: int) -> None:
+        _run("kafka.sh", "broker-stop", str(self.dir), str(n), timeout=STOP_TIMEOUT_S)
+
+    def start(self, n: int) -> None:
+        """Start broker ``n`` again on its ports and data."""
+        _run("kafka.sh", "broker-start", str(self.dir), str(n), timeout=START_TIMEOUT_S)
+
+
+@contextmanager
+def kafka_cluster() -> Iterator[KafkaCluster]:
+    """A 3-broker KRaft cluster of our own on free ports (always its own: fault tests)."""
+    install_kafka()
+    d = _new_dir("prism-kafka-cluster-")
+    try:
+        out = _run("kafka.sh", "cluster-start", str(d), timeout=START_TIMEOUT_S)
+        yield KafkaCluster(bootstrap=_last_line(out, "bootstrap"), dir=d)
+    finally:
+        try:
+            _run("kafka.sh", "cluster-stop", str(d), timeout=STOP_TIMEOUT_S)
+        finally:
+            if not _keep_dirs():
+                shutil.rmtree(d, ignore_errors=True)
 
 
 @contextmanager

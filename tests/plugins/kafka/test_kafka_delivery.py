@@ -2,8 +2,8 @@
 
 New group starts at the end, an existing group resumes from its committed offset, an
 un-acked message is redelivered, out-of-order acks commit only the acked prefix, a
-multi-partition topic keeps per-topic order, a cancelled start leaves no consumer behind, and
-health is read from broker metadata.
+multi-partition topic keeps order per ordering key and spreads keyless messages, a cancelled
+start leaves no consumer behind, and health is read from broker metadata.
 """
 
 from __future__ import annotations
@@ -52,15 +52,26 @@ async def test_unacked_message_is_redelivered(kafka_plugin: tuple[KafkaPlugin, s
         assert (await reader.next()).message_id == after, "acked: not delivered again"
 
 
-async def test_multi_partition_topic_keeps_publish_order(kafka_srv: KafkaServer) -> None:
-    plugin = KafkaPlugin(kafka_settings(kafka_srv.bootstrap, topic_partitions=3))
+async def test_multi_partition_topic_keeps_order_per_key_and_spreads_keyless(
+    kafka_srv: KafkaServer,
+) -> None:
+    plugin = KafkaPlugin(kafka_settings(kafka_srv.bootstrap, topic_partitions=4))
     async with running_plugin(plugin):
         broker, topic = plugin.broker, fresh("t")
         async with Reader(broker, topic, fresh("s")) as reader:
-            payloads = [f"m{i}".encode() for i in range(10)]
-            ids = [await broker.publish(NS, topic, p, {}) for p in payloads]
-            assert len({i.split("-")[0] for i in ids}) == 1, "one topic -> one partition"
-            assert [(await reader.next()).payload for _ in payloads] == payloads
+            keyless = [await broker.publish(NS, topic, b"x", {}) for _ in range(40)]
+            assert len({i.split("-")[0] for i in keyless}) > 1, "no key: spread over partitions"
+            for _ in keyless:
+                await reader.next()
+            sent = {k: [f"{k}{i}".encode() for i in range(10)] for k in ("a", "b", "c")}
+            for i in range(10):  # interleaved keys
+                for key, payloads in sent.items():
+                    await broker.publish(NS, topic, payloads[i], {}, ordering_key=key)
+            got: dict[str, list[bytes]] = {k: [] for k in sent}
+            for _ in range(30):
+                payload = (await reader.next()).payload
+                got[payload[:1].decode()].append(payload)
+            assert got == sent, "each key's messages arrive in publish order"
 
 
 async def test_health_reads_broker_metadata(kafka_plugin: tuple[KafkaPlugin, str]) -> None:

@@ -47,7 +47,7 @@ async def test_delivery_report_guard_timeout_is_unavailable_and_says_what() -> N
     broker = stuck_broker()
     broker._topics.add("prism-ns-t")
     with pytest.raises(UnavailableError, match="delivery report"):
-        await broker._publish("prism-ns-t", b"x", {})
+        await broker._publish("prism-ns-t", b"x", {}, None)
 
 
 class LookupFailsConsumer:

@@ -76,10 +76,18 @@ class MemBroker:
         self.ack_batches: list[list[str]] = []
         self.ack_deadlines: list[float] = []
         self._ids = itertools.count(1)
+        self.ordering_keys: list[str] = []
 
     async def publish(
-        self, namespace: str, topic: str, payload: bytes, metadata: Mapping[str, str]
+        self,
+        namespace: str,
+        topic: str,
+        payload: bytes,
+        metadata: Mapping[str, str],
+        *,
+        ordering_key: str = "",
     ) -> str:
+        self.ordering_keys.append(ordering_key)
         message_id = str(next(self._ids))
         for sub in list(self.live):
             if sub.topic == topic:

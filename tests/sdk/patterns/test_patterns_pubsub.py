@@ -373,3 +373,11 @@ async def test_bad_ack_ids_are_invalid(ids: list[str], named: str) -> None:
 async def test_ack_needs_a_subscriber_id() -> None:
     with pytest.raises(InvalidArgumentError, match="subscriber_id"):
         await ack(PubSubServicer(MemBroker()), ["1"], subscriber="")
+
+
+async def test_publish_passes_the_ordering_key_to_the_broker() -> None:
+    broker = MemBroker()
+    servicer = PubSubServicer(broker)
+    await servicer.Publish(ps_pb.PublishRequest(namespace="ns", topic="t", ordering_key="k"), None)
+    await publish(servicer)
+    assert broker.ordering_keys == ["k", ""]

@@ -176,13 +176,26 @@ class KafkaBroker:
         self._topics.add(name)
 
     async def publish(
-        self, namespace: str, topic: str, payload: bytes, metadata: Mapping[str, str]
+        self,
+        namespace: str,
+        topic: str,
+        payload: bytes,
+        metadata: Mapping[str, str],
+        *,
+        ordering_key: str = "",
     ) -> str:
-        """Acknowledged by all in-sync replicas; the id is ``<partition>-<offset>``."""
-        name = kafka_topic(namespace, topic)
-        return await self.breaker.call(lambda: self._publish(name, payload, metadata))
+        """Acknowledged by all in-sync replicas; the id is ``<partition>-<offset>``.
 
-    async def _publish(self, name: str, payload: bytes, metadata: Mapping[str, str]) -> str:
+        The ordering key is the Kafka message key, so one key stays on one partition (in
+        order); without one, librdkafka's partitioner spreads messages over the partitions.
+        """
+        name = kafka_topic(namespace, topic)
+        key = ordering_key.encode() if ordering_key else None
+        return await self.breaker.call(lambda: self._publish(name, payload, metadata, key))
+
+    async def _publish(
+        self, name: str, payload: bytes, metadata: Mapping[str, str], key: bytes | None
+    ) -> str:
         await self.ensure_topic(name)
         loop = asyncio.get_running_loop()
         done: asyncio.Future[str] = loop.create_future()
@@ -195,10 +208,8 @@ class KafkaBroker:
             loop.call_soon_threadsafe(_settle, done, error, f"{msg.partition()}-{msg.offset()}")
 
         headers: list[tuple[str, str | bytes | None]] = list(metadata.items())
-        try:  # the key pins a topic to one partition, keeping order with partitions > 1
-            producer.produce(
-                name, payload, key=name.encode(), headers=headers, on_delivery=on_delivery
-            )
+        try:
+            producer.produce(name, payload, key=key, headers=headers, on_delivery=on_delivery)
         except (KafkaException, BufferError) as exc:
             raise classify_kafka(exc) or errors.PermanentError("kafka: produce failed") from exc
         return await _guard(done, self.settings.publish_timeout, f"the delivery report from {name}")

@@ -175,8 +175,15 @@ class RedisBroker:
         self.backend = backend
 
     async def publish(
-        self, namespace: str, topic: str, payload: bytes, metadata: Mapping[str, str]
+        self,
+        namespace: str,
+        topic: str,
+        payload: bytes,
+        metadata: Mapping[str, str],
+        *,
+        ordering_key: str = "",
     ) -> str:
+        """``ordering_key`` is not needed: one topic is one stream, in total order."""
         stream = _keys(namespace, topic)[0]
         cap = self.backend.settings.stream_max_len
         fields = encode_fields("p", payload, "m:", metadata)

@@ -72,9 +72,18 @@ class PubSubBroker(Protocol):
     """What a backend implements to serve ``prism.PubSubBasicInterface``."""
 
     async def publish(
-        self, namespace: str, topic: str, payload: bytes, metadata: Mapping[str, str]
+        self,
+        namespace: str,
+        topic: str,
+        payload: bytes,
+        metadata: Mapping[str, str],
+        *,
+        ordering_key: str = "",
     ) -> str:
-        """Publish durably enough for the backend's guarantees; returns the message id."""
+        """Publish durably enough for the backend's guarantees; returns the message id.
+
+        Messages with one non-empty ``ordering_key`` must reach subscribers in publish order.
+        """
         ...
 
     def subscribe(
@@ -125,7 +134,11 @@ class PubSubServicer(pubsub_basic_pb2_grpc.PubSubBasicInterfaceServicer):
         validate_name("topic", request.topic)
         validate_value(request.payload)
         message_id = await self._broker.publish(
-            request.namespace, request.topic, request.payload, dict(request.metadata)
+            request.namespace,
+            request.topic,
+            request.payload,
+            dict(request.metadata),
+            ordering_key=request.ordering_key,
         )
         return pubsub_basic_pb2.PublishResponse(message_id=message_id)
 

@@ -244,18 +244,30 @@ class PubSubClient:
         self._subscriptions: list[Subscription] = []
 
     def publish_call(
-        self, topic: str, payload: bytes, metadata: Mapping[str, str] | None = None
+        self,
+        topic: str,
+        payload: bytes,
+        metadata: Mapping[str, str] | None = None,
+        ordering_key: str = "",
     ) -> Any:
         request = pubsub_basic_pb2.PublishRequest(
-            namespace=self.namespace, topic=topic, payload=payload, metadata=dict(metadata or {})
+            namespace=self.namespace,
+            topic=topic,
+            payload=payload,
+            metadata=dict(metadata or {}),
+            ordering_key=ordering_key,
         )
         return self.stub.Publish(request, timeout=self.timeout)
 
     async def publish(
-        self, topic: str, payload: bytes, metadata: Mapping[str, str] | None = None
+        self,
+        topic: str,
+        payload: bytes,
+        metadata: Mapping[str, str] | None = None,
+        ordering_key: str = "",
     ) -> str:
         """Publish; returns the message id."""
-        call = self.publish_call(topic, payload, metadata)
+        call = self.publish_call(topic, payload, metadata, ordering_key)
         response = await bounded(call, self.timeout, "Publish")
         return str(response.message_id)
 

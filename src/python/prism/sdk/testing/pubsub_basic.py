@@ -42,8 +42,11 @@ class PubSubBasicConformance(ConformanceBase):
         )
 
     async def _publish_n(self, ps: PubSubClient, topic: str, count: int) -> list[str]:
+        """One ordering key: the contract orders per key (a keyless topic may be spread)."""
         return [
-            await ps.publish(topic, f"message {i}".encode(), {"seq": str(i), "topic": topic})
+            await ps.publish(
+                topic, f"message {i}".encode(), {"seq": str(i), "topic": topic}, ordering_key="k"
+            )
             for i in range(count)
         ]
 
