@@ -19,7 +19,6 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
 
-from prism.interfaces import multicast_registry_pb2 as pb
 from prism.plugins.nats.connection import NatsBackend
 from prism.sdk.errors import reraise_classified
 from prism.sdk.patterns import Delivery, Outcome
@@ -33,21 +32,6 @@ def _token(text: str) -> str:
 
 def subject(namespace: str, identity: str) -> str:
     return f"prism.mc.{_token(namespace)}.{_token(identity)}"
-
-
-def encode(message: Delivery) -> bytes:
-    wire = pb.MulticastMessage(
-        message_id=message.message_id,
-        payload=message.payload,
-        headers=dict(message.headers),
-        send_time_us=message.send_time_us,
-    )
-    return bytes(wire.SerializeToString())
-
-
-def decode(data: bytes) -> Delivery:
-    wire = pb.MulticastMessage.FromString(data)
-    return Delivery(wire.message_id, wire.payload, dict(wire.headers), wire.send_time_us)
 
 
 class NatsReceiver:
@@ -79,7 +63,7 @@ class NatsReceiver:
                         await msg.respond(b"")
                     except nats.errors.Error:
                         continue  # the sender counts it FAILED after its timeout
-                yield decode(msg.data)
+                yield Delivery.from_bytes(msg.data)
 
     async def close(self) -> None:
         if self._closed:
@@ -103,7 +87,7 @@ class NatsMessaging:
         self, namespace: str, identities: Sequence[str], message: Delivery
     ) -> list[Outcome]:
         """The batch's requests run concurrently on the one connection."""
-        data = encode(message)
+        data = message.to_bytes()
 
         async def request(client: Client, identity: str) -> Outcome:
             try:

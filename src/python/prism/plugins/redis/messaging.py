@@ -20,7 +20,6 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
-from prism.interfaces import multicast_registry_pb2 as pb
 from prism.plugins.redis.connection import Backend, namespace_prefix
 from prism.sdk.errors import PrismError, UnavailableError, classify
 from prism.sdk.patterns import Delivery, Outcome
@@ -32,21 +31,6 @@ _CLOSED = object()
 
 def channel(namespace: str, identity: str) -> str:
     return f"{namespace_prefix(namespace)}r:c:{identity}"
-
-
-def encode(message: Delivery) -> bytes:
-    wire = pb.MulticastMessage(
-        message_id=message.message_id,
-        payload=message.payload,
-        headers=dict(message.headers),
-        send_time_us=message.send_time_us,
-    )
-    return bytes(wire.SerializeToString())
-
-
-def decode(data: bytes) -> Delivery:
-    wire = pb.MulticastMessage.FromString(data)
-    return Delivery(wire.message_id, wire.payload, dict(wire.headers), wire.send_time_us)
 
 
 class _Hub:
@@ -106,7 +90,7 @@ class _Hub:
                         if not waiter.done():
                             waiter.set_result(None)
                 elif kind == "message":
-                    message = decode(reply["data"])
+                    message = Delivery.from_bytes(reply["data"])
                     for receiver in list(self.receivers.get(name, ())):
                         receiver.offer(message)
         except asyncio.CancelledError:
@@ -191,7 +175,7 @@ class RedisMessaging:
         self, namespace: str, identities: Sequence[str], message: Delivery
     ) -> list[Outcome]:
         """One pipelined round trip of PUBLISHes for the batch."""
-        data = encode(message)
+        data = message.to_bytes()
 
         async def publish(conn: Redis) -> list[Any]:
             pipe = conn.pipeline(transaction=False)
@@ -209,4 +193,4 @@ class RedisMessaging:
         await self.hub.close()
 
 
-__all__ = ["RedisMessaging", "RedisReceiver", "channel", "decode", "encode"]
+__all__ = ["RedisMessaging", "RedisReceiver", "channel"]

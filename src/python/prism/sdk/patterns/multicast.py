@@ -87,6 +87,21 @@ class Delivery:
     headers: Mapping[str, str] = field(default_factory=dict)
     send_time_us: int = 0
 
+    def to_bytes(self) -> bytes:
+        """The ``prism.MulticastMessage`` wire form, for slots that carry it over a network."""
+        wire = pb.MulticastMessage(
+            message_id=self.message_id,
+            payload=self.payload,
+            headers=dict(self.headers),
+            send_time_us=self.send_time_us,
+        )
+        return bytes(wire.SerializeToString())
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Delivery:
+        wire = pb.MulticastMessage.FromString(data)
+        return cls(wire.message_id, wire.payload, dict(wire.headers), wire.send_time_us)
+
 
 class Outcome(enum.Enum):
     DELIVERED = "delivered"  # at least one live receiver took it
