@@ -6,7 +6,6 @@ The conformance tests read as a list of contract rules; these wrappers keep dead
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -22,7 +21,8 @@ from prism.interfaces import (
     pubsub_basic_pb2,
     pubsub_basic_pb2_grpc,
 )
-from prism.sdk.testing._support import bounded, expect_status, fail
+from prism.sdk.testing._stream import StreamReader
+from prism.sdk.testing._support import bounded, expect_status
 
 
 class KVClient:
@@ -149,17 +149,9 @@ class KVClient:
         return int(response.count)
 
 
-_END = object()
-
-
-class Subscription:
-    """An active Subscribe stream, pumped into a queue by a background task.
-
-    The pump exists because cancelling a pending ``read()`` cancels the whole RPC in grpc.aio:
-    waiting on the queue instead lets a test time out a wait and keep the subscription.
-    With ``ack`` (the default) :meth:`receive` acknowledges each message it returns, as a
-    client that processed it would.
-    """
+class Subscription(StreamReader[pubsub_basic_pb2.Message]):
+    """An active Subscribe stream. With ``ack`` (the default) :meth:`receive` acknowledges
+    each message it returns, as a client that processed it would."""
 
     def __init__(
         self,
@@ -167,70 +159,14 @@ class Subscription:
         what: str,
         ack: Callable[[Sequence[str]], Awaitable[int]] | None = None,
     ) -> None:
-        self.call = call
-        self.what = what
+        super().__init__(call, what, pubsub_basic_pb2.Message)
         self._ack = ack
-        self._queue: asyncio.Queue[object] = asyncio.Queue()
-        self._pump = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        try:
-            while True:
-                item = await self.call.read()
-                if item is grpc.aio.EOF:
-                    break
-                await self._queue.put(item)
-        except grpc.aio.AioRpcError as err:
-            await self._queue.put(err)
-        except asyncio.CancelledError:
-            pass
-        await self._queue.put(_END)
-
-    async def _next(self, timeout: float) -> object:
-        try:
-            return await asyncio.wait_for(self._queue.get(), timeout)
-        except TimeoutError:
-            return None
 
     async def receive(self, timeout: float) -> pubsub_basic_pb2.Message:
-        """The next message; fails the test on timeout or on an early end of the stream."""
-        item = await self._next(timeout)
-        if item is None:
-            fail(f"{self.what}: no message within {timeout:.1f} s")
-        if isinstance(item, grpc.aio.AioRpcError):
-            fail(f"{self.what}: stream failed with {item.code().name}: {item.details()!r}")
-        if item is _END:
-            fail(f"{self.what}: stream ended while a message was expected")
-        assert isinstance(item, pubsub_basic_pb2.Message)
+        item = await super().receive(timeout)
         if self._ack is not None and item.ack_id:
             await self._ack([item.ack_id])
         return item
-
-    async def receive_n(self, count: int, timeout: float) -> list[pubsub_basic_pb2.Message]:
-        return [await self.receive(timeout) for _ in range(count)]
-
-    async def expect_quiet(self, seconds: float) -> None:
-        """Fail if any message (or the end of the stream) shows up within ``seconds``."""
-        item = await self._next(seconds)
-        if isinstance(item, pubsub_basic_pb2.Message):
-            fail(f"{self.what}: unexpected message on topic {item.topic!r}: {item.payload!r}")
-        if item is not None:
-            fail(f"{self.what}: stream ended while it should have stayed open")
-
-    async def expect_end(self, timeout: float) -> None:
-        """The stream must end cleanly (status OK) within ``timeout``; leftovers fail the test."""
-        item = await self._next(timeout)
-        if item is None:
-            fail(f"{self.what}: stream still open {timeout:.1f} s after Unsubscribe")
-        if isinstance(item, grpc.aio.AioRpcError):
-            fail(f"{self.what}: stream ended with {item.code().name}: {item.details()!r}")
-        if item is not _END:
-            fail(f"{self.what}: got a message where the end of the stream was expected")
-
-    async def close(self) -> None:
-        self.call.cancel()
-        self._pump.cancel()
-        await asyncio.gather(self._pump, return_exceptions=True)
 
 
 class PubSubClient:

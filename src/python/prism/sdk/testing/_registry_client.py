@@ -3,17 +3,13 @@ every call bounded in time, receivers cancelled at teardown."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import grpc
-
 from prism.interfaces import multicast_registry_pb2 as pb
 from prism.interfaces import multicast_registry_pb2_grpc as pb_grpc
-from prism.sdk.testing._support import bounded, expect_status, fail
-
-_END = object()
+from prism.sdk.testing._stream import StreamReader
+from prism.sdk.testing._support import bounded, expect_status
 
 Cond = tuple[str, pb.FilterOp.ValueType, Sequence[str]]
 
@@ -25,48 +21,11 @@ def make_filter(*conditions: Cond) -> pb.Filter:
     )
 
 
-class ReceiverStream:
-    """A live Receive call whose messages a background task collects into a queue."""
+class ReceiverStream(StreamReader[pb.MulticastMessage]):
+    """A live Receive call."""
 
     def __init__(self, call: Any, what: str) -> None:
-        self.call, self.what = call, what
-        self._queue: asyncio.Queue[object] = asyncio.Queue()
-        self._pump = asyncio.ensure_future(self._run())
-
-    async def _run(self) -> None:
-        try:
-            async for message in self.call:
-                self._queue.put_nowait(message)
-            self._queue.put_nowait(_END)
-        except grpc.aio.AioRpcError as err:
-            self._queue.put_nowait(err)
-
-    async def _next(self, timeout: float) -> object:
-        try:
-            return await asyncio.wait_for(self._queue.get(), timeout)
-        except TimeoutError:
-            return None
-
-    async def receive(self, timeout: float) -> pb.MulticastMessage:
-        item = await self._next(timeout)
-        if item is None:
-            fail(f"{self.what}: no message within {timeout:.1f} s")
-        if isinstance(item, grpc.aio.AioRpcError):
-            fail(f"{self.what}: stream failed with {item.code().name}: {item.details()!r}")
-        if item is _END:
-            fail(f"{self.what}: stream ended while a message was expected")
-        assert isinstance(item, pb.MulticastMessage)
-        return item
-
-    async def expect_quiet(self, seconds: float) -> None:
-        item = await self._next(seconds)
-        if item is not None:
-            fail(f"{self.what}: expected nothing, got {item!r}")
-
-    async def close(self) -> None:
-        self.call.cancel()
-        self._pump.cancel()
-        await asyncio.gather(self._pump, return_exceptions=True)
+        super().__init__(call, what, pb.MulticastMessage)
 
 
 class RegistryClient:
