@@ -20,6 +20,11 @@ async def test_a_plugin_without_that_pattern_is_a_clear_error() -> None:
             pass
 
 
+def test_a_plugin_without_that_pattern_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pubsub", "--plugin", "memstore", "-d", "1s", "--quiet"]) == 2
+    assert "plugin 'memstore' serves no pub/sub broker" in capsys.readouterr().err
+
+
 def test_an_unknown_plugin_exits_2_naming_the_plugins_found(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
