@@ -6,8 +6,10 @@ PRISM_VERSION = "0.1.0"
 def prism_plugin(name, description, **kwargs):
     """A pattern plugin folder: its sources, its wheel and its server PEX.
 
-    The wheel is `prism-plugin-<name>` with the console script `prism-plugin-<name>`; it
-    requires prism-sdk (inferred from the imports). `./pants run <folder>:server` runs it.
+    The wheel is `prism-plugin-<name>` with the console script `prism-plugin-<name>` and the
+    entry point `prism.plugins: <name> = prism.plugins.<name>`, by which an installed gateway
+    finds it (prism.sdk.plugin.discovery); it requires prism-sdk (inferred from the imports).
+    `./pants run <folder>:server` runs it; the ./prism launcher builds it for every folder.
     """
     main = f"prism.plugins.{name}.__main__:main"
     python_sources(name=name, **kwargs)
@@ -20,7 +22,10 @@ def prism_plugin(name, description, **kwargs):
             description=description,
             python_requires=">=3.11",
         ),
-        entry_points={"console_scripts": {f"prism-plugin-{name}": main}},
+        entry_points={
+            "console_scripts": {f"prism-plugin-{name}": main},
+            "prism.plugins": {name: f"prism.plugins.{name}"},
+        },
         wheel=True,
         sdist=False,
     )

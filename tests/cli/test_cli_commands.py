@@ -94,4 +94,4 @@ def test_up_with_bad_config_names_file_and_line(
 
 def test_serve_unknown_plugin(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "serve", "nosuchplugin")
-    assert code == 2 and "prism.plugins.nosuchplugin" in err
+    assert code == 2 and "no plugin 'nosuchplugin' (plugins found: " in err and "memstore" in err

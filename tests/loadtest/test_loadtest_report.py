@@ -91,7 +91,7 @@ def test_cli_kv_memstore_writes_json(tmp_path: Path, capsys: pytest.CaptureFixtu
         ["kv", "--profile", "spike", "--duration", "2s", "--spike-at", "3s"],
         ["kv", "--duration", "soon"],
         ["kv", "--concurrency", "0"],
-        ["pubsub", "--plugin", "memstore"],
+        ["kv", "--rate", "10"],  # --plugin is required (no default plugin)
     ],
 )
 def test_cli_rejects_bad_arguments(argv: list[str]) -> None:

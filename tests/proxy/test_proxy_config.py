@@ -78,7 +78,8 @@ def test_unknown_plugin_and_instance_are_reported_with_lines(tmp_path: Path) -> 
     msg = _problems(
         "namespaces:\n  a:\n    plugin: nosuchplugin\n  b:\n    instance: ghost\n", tmp_path
     )
-    assert ":3: namespaces.a.plugin: 'nosuchplugin' not found" in msg
+    assert ":3: namespaces.a.plugin: 'nosuchplugin' not found (plugins found: " in msg
+    assert "memstore" in msg  # the plugins discovered, so a typo is easy to see
     assert ":5: namespaces.b.instance: no instance named 'ghost'" in msg
 
 

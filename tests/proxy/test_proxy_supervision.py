@@ -92,6 +92,18 @@ async def test_graceful_stop_drains_and_exits_cleanly() -> None:
     assert sup.pid is None
 
 
+async def test_a_plugin_of_another_contract_version_is_refused_at_initialize() -> None:
+    config = parse_config(
+        {"port": 0, "namespaces": {"default": {"module": "proxy.contract_v999_plugin"}}}
+    )
+    proxy = ProxyServer(config)
+    with pytest.raises(PluginStartError) as info:
+        await proxy.start()
+    assert "speaks plugin contract version 999, this gateway 1" in str(info.value)
+    sup = proxy.supervisors["default"]
+    assert isinstance(sup, ManagedSupervisor) and sup.pid is None
+
+
 async def test_invalid_plugin_settings_fail_startup_with_the_plugins_message() -> None:
     proxy = ProxyServer(_config(no_such_setting=1))
     with pytest.raises(PluginStartError) as info:

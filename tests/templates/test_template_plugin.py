@@ -137,6 +137,24 @@ def test_generated_conformance_tests_pass(generated: Path, kind: str) -> None:
     assert "::test_settings_use_the_plugin_env_prefix PASSED" in output
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_prism_loadtest_drives_the_generated_plugin_with_no_edit(
+    generated: Path, kind: str
+) -> None:
+    """Found by folder (no list) and driven through its kv_store()/pubsub_broker()."""
+    name = KINDS[kind]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRISM_", "PYTEST_"))}
+    env.update(PYTHONPATH=_pythonpath(generated), PYTHONDONTWRITEBYTECODE="1")
+    scenario = ["kv", "--keys", "50"] if kind == "keyvalue" else ["pubsub", "--settle", "2s"]
+    command = [sys.executable, "-m", "prism.loadtest", *scenario, "--plugin", name]
+    command += ["-r", "50", "-d", "1s", "--quiet"]
+    result = subprocess.run(
+        command, cwd=generated, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success Rate:     100.00%" in result.stdout
+
+
 def test_template_files_are_invisible_to_pants_and_python_tools(plugin_template: Path) -> None:
     files = [p for p in (plugin_template / "template").rglob("*") if p.is_file()]
     assert len(files) == len(PLUGIN_FILES) + 3

@@ -1,11 +1,13 @@
-"""Open a plugin's pattern object: the MemStore store, Redis store/broker, Kafka broker, or the
+"""Open a plugin's pattern object by plugin name: its key-value store, pub/sub broker, or the
 multicast registry coordinator over the slots the command-line addresses pick.
 
 Why through the plugin class (not the store class alone): ``Plugin.initialize()`` is how a
 plugin builds its backend from its settings (pools, breakers, producers), so the load test
-exercises exactly what the served plugin runs — minus gRPC. Settings load the usual way
-(``load_settings``: ``PRISM_REDIS_*`` / ``PRISM_KAFKA_*`` environment, then the command-line
-address on top), so pool sizes and timeouts are tuned as for the served plugin.
+exercises exactly what the served plugin runs — minus gRPC. The plugin is found like the
+gateway finds it (``prism.sdk.plugin.discovery``: a plugin folder or an installed plugin wheel)
+and offers its objects through the typed ``Plugin.kv_store()`` / ``pubsub_broker()``, so a new
+plugin is load-tested with no edit here. Settings load the usual way (``load_settings``: the
+plugin's ``PRISM_<NAME>_*`` environment, then ``--set KEY=VALUE`` on top).
 """
 
 from __future__ import annotations
@@ -13,25 +15,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from prism.sdk.config import load_settings, settings_summary
 from prism.sdk.errors import Classifier
-from prism.sdk.patterns import KeyValueStore, PubSubBroker
 from prism.sdk.plugin import Plugin
+from prism.sdk.plugin.discovery import PluginNotFound, load_plugin_class
 
-__all__ = [
-    "KV_PLUGINS",
-    "PUBSUB_PLUGINS",
-    "Opened",
-    "open_kv",
-    "open_pubsub",
-    "open_registry",
-    "registry_slots",
-]
-
-KV_PLUGINS = ("memstore", "redis")
-PUBSUB_PLUGINS = ("redis", "kafka")
+__all__ = ["Opened", "open_kv", "open_pubsub", "open_registry", "registry_slots"]
 
 
 @dataclass(frozen=True)
@@ -44,26 +35,12 @@ class Opened:
 
 
 @asynccontextmanager
-async def _plugin(
-    name: str, redis_addr: str | None, kafka_bootstrap: str | None
-) -> AsyncIterator[Plugin[Any]]:
-    # Imported lazily: a MemStore run needs neither redis nor confluent-kafka to load.
-    if name == "memstore":
-        from prism.plugins.memstore import MemStorePlugin, MemStoreSettings
-
-        plugin: Plugin[Any] = MemStorePlugin(load_settings(MemStoreSettings))
-    elif name == "redis":
-        from prism.plugins.redis import RedisPlugin, RedisSettings
-
-        overrides = {"addr": redis_addr} if redis_addr else None
-        plugin = RedisPlugin(load_settings(RedisSettings, overrides=overrides))
-    elif name == "kafka":
-        from prism.plugins.kafka import KafkaPlugin, KafkaSettings
-
-        overrides = {"bootstrap_servers": kafka_bootstrap} if kafka_bootstrap else None
-        plugin = KafkaPlugin(load_settings(KafkaSettings, overrides=overrides))
-    else:
-        raise ValueError(f"unknown plugin {name!r}")
+async def _plugin(name: str, settings: Mapping[str, str] | None) -> AsyncIterator[Plugin[Any]]:
+    try:
+        cls = load_plugin_class(name)
+    except PluginNotFound as exc:
+        raise ValueError(str(exc)) from exc
+    plugin = cls(load_settings(cls.settings_class, overrides=dict(settings or {}) or None))
     await plugin.initialize()
     try:
         await plugin.start()
@@ -72,26 +49,26 @@ async def _plugin(
         await plugin.stop()
 
 
+def _opened(name: str, target: object | None, what: str, plugin: Plugin[Any]) -> Opened:
+    if target is None:
+        raise ValueError(f"plugin {name!r} serves no {what}")
+    return Opened(target, plugin.classifiers(), settings_summary(plugin.settings))
+
+
 @asynccontextmanager
-async def open_kv(name: str, *, redis_addr: str | None = None) -> AsyncIterator[Opened]:
-    """The ``KeyValueStore`` of plugin ``name`` (memstore or redis), started; stopped after."""
-    if name not in KV_PLUGINS:
-        raise ValueError(f"kv runs on {' or '.join(KV_PLUGINS)}, not {name!r}")
-    async with _plugin(name, redis_addr, None) as plugin:
-        store = cast(KeyValueStore, getattr(plugin, "store"))  # noqa: B009 (typed by the cast)
-        yield Opened(store, plugin.classifiers(), settings_summary(plugin.settings))
+async def open_kv(name: str, settings: Mapping[str, str] | None = None) -> AsyncIterator[Opened]:
+    """The ``KeyValueStore`` of plugin ``name`` (settings overrides on top), started."""
+    async with _plugin(name, settings) as plugin:
+        yield _opened(name, plugin.kv_store(), "key-value store", plugin)
 
 
 @asynccontextmanager
 async def open_pubsub(
-    name: str, *, redis_addr: str | None = None, kafka_bootstrap: str | None = None
+    name: str, settings: Mapping[str, str] | None = None
 ) -> AsyncIterator[Opened]:
-    """The ``PubSubBroker`` of plugin ``name`` (redis or kafka), started; stopped after."""
-    if name not in PUBSUB_PLUGINS:
-        raise ValueError(f"pubsub runs on {' or '.join(PUBSUB_PLUGINS)}, not {name!r}")
-    async with _plugin(name, redis_addr, kafka_bootstrap) as plugin:
-        broker = cast(PubSubBroker, getattr(plugin, "broker"))  # noqa: B009 (typed by the cast)
-        yield Opened(broker, plugin.classifiers(), settings_summary(plugin.settings))
+    """The ``PubSubBroker`` of plugin ``name`` (settings overrides on top), started."""
+    async with _plugin(name, settings) as plugin:
+        yield _opened(name, plugin.pubsub_broker(), "pub/sub broker", plugin)
 
 
 def registry_slots(

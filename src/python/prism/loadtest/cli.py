@@ -19,14 +19,7 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from prism.loadtest.backends import (
-    KV_PLUGINS,
-    PUBSUB_PLUGINS,
-    Opened,
-    open_kv,
-    open_pubsub,
-    open_registry,
-)
+from prism.loadtest.backends import Opened, open_kv, open_pubsub, open_registry
 from prism.loadtest.kv import KvScenario
 from prism.loadtest.profiles import Profile, constant, ramp, spike
 from prism.loadtest.pubsub import PubSubScenario
@@ -65,10 +58,31 @@ def _common(p: argparse.ArgumentParser) -> None:
         default=5.0,
         help="after the profile, wait this long for in-flight operations (default 5s)",
     )
-    o = p.add_argument_group("backend and output")
-    o.add_argument("--redis-addr", default=None, help="HOST:PORT (default $PRISM_REDIS_ADDR)")
+    o = p.add_argument_group("output")
     o.add_argument("--json", metavar="PATH", default=None, help="write the JSON report here")
     o.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+
+
+def _setting(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _plugin_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--plugin", required=True, help="plugin name (any plugin folder or installed plugin)"
+    )
+    p.add_argument(
+        "--set",
+        dest="settings",
+        type=_setting,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="plugin setting on top of its PRISM_<NAME>_* environment, e.g. addr=127.0.0.1:6379",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,16 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="scenario", required=True)
     kv = sub.add_parser("kv", help="get/set mix on a KeyValueStore")
-    kv.add_argument("--plugin", choices=KV_PLUGINS, default="memstore")
+    _plugin_args(kv)
     kv.add_argument("--value-size", type=int, default=64, help="bytes per value")
     kv.add_argument("--keys", type=int, default=10_000, help="key space (preloaded)")
     kv.add_argument("--read-ratio", type=float, default=0.8, help="share of gets (0..1)")
     _common(kv)
     ps = sub.add_parser("pubsub", help="publish at the rate; subscribers count deliveries")
-    ps.add_argument("--plugin", choices=PUBSUB_PLUGINS, default="redis")
-    ps.add_argument(
-        "--kafka-bootstrap", default=None, help="default $PRISM_KAFKA_BOOTSTRAP_SERVERS"
-    )
+    _plugin_args(ps)
     ps.add_argument("--subscribers", type=int, default=2, help="fan-out: subscriber ids")
     ps.add_argument("--payload-size", type=int, default=64, help="bytes per message (min 16)")
     ps.add_argument(
@@ -110,6 +121,7 @@ MIX_DEFAULTS = {"register": 50.0, "enumerate": 30.0, "multicast": 20.0}
 
 def _registry(p: argparse.ArgumentParser, name: str) -> None:
     r = p.add_argument_group("multicast registry")
+    r.add_argument("--redis-addr", default=None, help="HOST:PORT of the Redis slot(s)")
     r.add_argument("--identities", type=int, default=1000, help="identity pool (default 1000)")
     r.add_argument(
         "--groups",
@@ -198,11 +210,9 @@ async def _run(
             messaging=mix.get("multicast", 0.0) > 0,
         )
     elif args.scenario == "kv":
-        opener = open_kv(args.plugin, redis_addr=args.redis_addr)
+        opener = open_kv(args.plugin, dict(args.settings))
     else:
-        opener = open_pubsub(
-            args.plugin, redis_addr=args.redis_addr, kafka_bootstrap=args.kafka_bootstrap
-        )
+        opener = open_pubsub(args.plugin, dict(args.settings))
     async with opener as opened:
         if registry:
             scenario = RegistryScenario(

@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from prism.sdk.config import Duration
 from prism.sdk.errors import InvalidArgumentError
 from prism.sdk.limits import quoted, validate_name
+from prism.sdk.plugin.discovery import plugin_modules
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8980
@@ -383,7 +384,14 @@ def _instance(
 ) -> InstanceSpec | None:
     module = spec.module
     if spec.plugin is not None:
-        module = f"prism.plugins.{spec.plugin}"
+        found = plugin_modules()
+        if spec.plugin not in found:
+            problems.append(
+                f"{where((*loc, 'plugin'))}: {'.'.join(loc)}.plugin: {spec.plugin!r} not found "
+                f"(plugins found: {', '.join(found) or 'none'})"
+            )
+            return None
+        module = found[spec.plugin]
     if module is not None and not _module_exists(module):
         key = "plugin" if spec.plugin is not None else "module"
         value = spec.plugin if spec.plugin is not None else spec.module

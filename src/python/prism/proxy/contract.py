@@ -1,25 +1,23 @@
 """The contract services the proxy routes, read from the generated descriptors.
 
-Taking the method list (and which methods stream) from the protobuf descriptors rather than
-writing it out means a method added to a .proto is routed without touching the proxy. Importing
+Taking the services (every ``prism.interfaces`` module but Lifecycle) and their methods (and
+which stream) from the protobuf descriptors rather than writing them out means a service or
+method added to a .proto is routed without touching the proxy. Importing
 the ``_pb2`` modules also puts the descriptors in the default pool, which server reflection
 serves so grpcurl and ghz work against the proxy without .proto files.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass
 
 from google.protobuf.descriptor import ServiceDescriptor
 
-from prism.interfaces import (
-    keyvalue_basic_pb2,
-    keyvalue_scan_pb2,
-    keyvalue_ttl_pb2,
-    lifecycle_pb2,
-    multicast_registry_pb2,
-    pubsub_basic_pb2,
-)
+import prism.interfaces
+
+_LIFECYCLE = "prism.LifecycleInterface"
 
 
 @dataclass(frozen=True)
@@ -34,20 +32,22 @@ class ContractMethod:
         return f"/{self.service}/{self.name}"
 
 
-def _service(module: object, name: str) -> ServiceDescriptor:
-    descriptor: ServiceDescriptor = module.DESCRIPTOR.services_by_name[name]  # type: ignore[attr-defined]
-    return descriptor
+def _interface_services() -> dict[str, ServiceDescriptor]:
+    """Every service of every ``prism.interfaces.*_pb2`` module, by full name."""
+    services: dict[str, ServiceDescriptor] = {}
+    for info in sorted(pkgutil.iter_modules(prism.interfaces.__path__, "prism.interfaces.")):
+        if info.name.endswith("_pb2"):
+            module = importlib.import_module(info.name)
+            for service in module.DESCRIPTOR.services_by_name.values():
+                services[service.full_name] = service
+    return services
 
 
-CONTRACT_SERVICES: tuple[ServiceDescriptor, ...] = (
-    _service(keyvalue_basic_pb2, "KeyValueBasicInterface"),
-    _service(keyvalue_ttl_pb2, "KeyValueTTLInterface"),
-    _service(keyvalue_scan_pb2, "KeyValueScanInterface"),
-    _service(pubsub_basic_pb2, "PubSubBasicInterface"),
-    _service(multicast_registry_pb2, "MulticastRegistryInterface"),
-)
-CONTRACT_SERVICE_NAMES: tuple[str, ...] = tuple(s.full_name for s in CONTRACT_SERVICES)
-LIFECYCLE_SERVICE: ServiceDescriptor = _service(lifecycle_pb2, "LifecycleInterface")
+_SERVICES = _interface_services()
+LIFECYCLE_SERVICE: ServiceDescriptor = _SERVICES.pop(_LIFECYCLE)
+# Every other interface is a contract service the proxy routes: no list to keep up to date.
+CONTRACT_SERVICES: tuple[ServiceDescriptor, ...] = tuple(_SERVICES.values())
+CONTRACT_SERVICE_NAMES: tuple[str, ...] = tuple(_SERVICES)
 
 
 def contract_methods() -> list[ContractMethod]:

@@ -28,6 +28,7 @@ from prism.interfaces import lifecycle_pb2, lifecycle_pb2_grpc
 from prism.proxy.config import InstanceSpec, SupervisionConfig
 from prism.proxy.process import PluginProcess
 from prism.proxy.upstream import Upstream, UpstreamState
+from prism.sdk.plugin import CONTRACT_VERSION
 
 _log = logging.getLogger(__name__)
 
@@ -183,6 +184,12 @@ class ManagedSupervisor(Supervisor):
                 lifecycle_pb2.InitializeRequest(name=spec.name, config=dict(spec.settings)),
                 timeout=self.cfg.start_timeout,
             )
+            if reply.contract_version != CONTRACT_VERSION:
+                raise PluginStartError(
+                    f"plugin {spec.label} (instance {spec.name}) speaks plugin contract version "
+                    f"{reply.contract_version}, this gateway {CONTRACT_VERSION}: install a "
+                    "plugin built against a compatible prism-sdk"
+                )
             step = "Start"
             await lifecycle.Start(lifecycle_pb2.StartRequest(), timeout=self.cfg.start_timeout)
         except grpc.aio.AioRpcError as exc:

@@ -22,6 +22,9 @@ class KafkaPlugin(Plugin[KafkaSettings]):
         super().__init__(settings)
         self.broker = KafkaBroker()
 
+    def pubsub_broker(self) -> KafkaBroker:
+        return self.broker
+
     def servicers(self) -> Sequence[ServiceBinding]:
         return [pubsub_binding(self.broker)]
 

@@ -29,6 +29,9 @@ class MemStorePlugin(Plugin[MemStoreSettings]):
         super().__init__(settings)
         self.store = MemStore(max_keys=settings.max_keys, max_bytes=settings.max_bytes)
 
+    def kv_store(self) -> MemStore:
+        return self.store
+
     def servicers(self) -> Sequence[ServiceBinding]:
         return keyvalue_bindings(self.store)
 

@@ -10,7 +10,11 @@ from prism.plugins.multicast.settings import MulticastSettings
 from prism.plugins.nats.connection import CLASSIFIERS as NATS_CLASSIFIERS
 from prism.plugins.redis.connection import CLASSIFIERS as REDIS_CLASSIFIERS
 from prism.sdk.errors import Classifier
-from prism.sdk.patterns import MulticastRegistryServicer, multicast_registry_binding
+from prism.sdk.patterns import (
+    Coordinator,
+    MulticastRegistryServicer,
+    multicast_registry_binding,
+)
 from prism.sdk.plugin import Plugin
 from prism.sdk.server import ServiceBinding
 
@@ -29,6 +33,9 @@ class MulticastPlugin(Plugin[MulticastSettings]):
         self._built_from = settings
         self.binding = multicast_registry_binding(self.slots.coordinator)
         self.servicer = cast(MulticastRegistryServicer, self.binding.servicer)
+
+    def registry(self) -> Coordinator:
+        return self.slots.coordinator
 
     def servicers(self) -> Sequence[ServiceBinding]:
         return [self.binding]

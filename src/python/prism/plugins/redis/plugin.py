@@ -25,6 +25,12 @@ class RedisPlugin(Plugin[RedisSettings]):
         self.backend = Backend(settings)
         self.store, self.broker = RedisStore(self.backend), RedisBroker(self.backend)
 
+    def kv_store(self) -> RedisStore:
+        return self.store
+
+    def pubsub_broker(self) -> RedisBroker:
+        return self.broker
+
     def servicers(self) -> Sequence[ServiceBinding]:
         return [*keyvalue_bindings(self.store), pubsub_binding(self.broker)]
 

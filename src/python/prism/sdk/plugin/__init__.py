@@ -14,12 +14,13 @@ is an interceptor rather than a check in each servicer so no plugin can forget i
 
 from prism.sdk.plugin.base import Plugin
 from prism.sdk.plugin.gate import PluginStateInterceptor
-from prism.sdk.plugin.lifecycle import LIFECYCLE_SERVICE_NAME, LifecycleServicer
+from prism.sdk.plugin.lifecycle import CONTRACT_VERSION, LIFECYCLE_SERVICE_NAME, LifecycleServicer
 from prism.sdk.plugin.runner import run_plugin, serve_plugin
 from prism.sdk.plugin.runtime import DrainAware, DrainHook, PluginRuntime, PluginState
 from prism.sdk.server import ServiceBinding
 
 __all__ = [
+    "CONTRACT_VERSION",
     "DrainAware",
     "DrainHook",
     "LIFECYCLE_SERVICE_NAME",

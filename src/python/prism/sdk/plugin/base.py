@@ -10,6 +10,7 @@ from typing import ClassVar, Generic, TypeVar
 from prism.sdk.config import PluginSettings
 from prism.sdk.errors import Classifier
 from prism.sdk.health import HealthChecker
+from prism.sdk.patterns import Coordinator, KeyValueStore, PubSubBroker
 from prism.sdk.server import ServiceBinding
 
 S = TypeVar("S", bound=PluginSettings)
@@ -18,8 +19,10 @@ S = TypeVar("S", bound=PluginSettings)
 class Plugin(abc.ABC, Generic[S]):
     """Base class for a Prism pattern plugin.
 
-    Subclasses set ``name``, ``version`` and ``settings_class``, implement ``servicers()``
-    and override the lifecycle hooks they need (connect in ``initialize``, stop background
+    Subclasses set ``name``, ``version`` and ``settings_class``, implement ``servicers()``,
+    return the pattern objects they serve from ``kv_store()`` / ``pubsub_broker()`` /
+    ``registry()`` (so tools such as prism-loadtest drive any plugin without knowing it), and
+    override the lifecycle hooks they need (connect in ``initialize``, stop background
     work in ``drain``, close connections in ``stop``). Readiness, health serving, in-flight
     tracking and the "not started" gate are handled by the SDK around these hooks.
     """
@@ -36,6 +39,18 @@ class Plugin(abc.ABC, Generic[S]):
     @abc.abstractmethod
     def servicers(self) -> Sequence[ServiceBinding]:
         """The contract services to serve (called once, before the server starts)."""
+
+    def kv_store(self) -> KeyValueStore | None:
+        """The key-value store this plugin serves, for in-process tools (prism-loadtest kv)."""
+        return None
+
+    def pubsub_broker(self) -> PubSubBroker | None:
+        """The pub/sub broker this plugin serves, for in-process tools (prism-loadtest pubsub)."""
+        return None
+
+    def registry(self) -> Coordinator | None:
+        """The multicast registry coordinator this plugin serves (prism-loadtest register...)."""
+        return None
 
     def classifiers(self) -> Sequence[Classifier]:
         """Backend-exception classifiers for the error interceptor (e.g. redis errors)."""

@@ -9,6 +9,10 @@ from prism.sdk.health import report_to_proto
 from prism.sdk.plugin.runtime import PluginRuntime
 from prism.sdk.server import ServiceBinding
 
+CONTRACT_VERSION = 1
+"""The plugin<->proxy contract version (reported by Initialize). Bump it on a change an older
+proxy or plugin would misread; the proxy refuses a plugin that reports another version."""
+
 LIFECYCLE_SERVICE_NAME: str = lifecycle_pb2.DESCRIPTOR.services_by_name[
     "LifecycleInterface"
 ].full_name
@@ -38,7 +42,10 @@ class LifecycleServicer(lifecycle_pb2_grpc.LifecycleInterfaceServicer):
         await self._runtime.initialize(dict(request.config), request.name)
         plugin = self._runtime.plugin
         return lifecycle_pb2.InitializeResponse(
-            plugin_name=plugin.name, version=plugin.version, interfaces=self._interfaces
+            plugin_name=plugin.name,
+            version=plugin.version,
+            interfaces=self._interfaces,
+            contract_version=CONTRACT_VERSION,
         )
 
     async def Start(  # noqa: N802

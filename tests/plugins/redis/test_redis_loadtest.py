@@ -1,4 +1,5 @@
-"""Against a real Redis (tests/services: PRISM_TEST_REDIS_ADDR or our own; never skipped)."""
+"""prism-loadtest drives the Redis plugin found by name (no list in the load tool), against a
+real Redis (tests/services: PRISM_TEST_REDIS_ADDR or our own; never skipped)."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ def test_cli_kv_on_redis(redis_srv: RedisServer, tmp_path: Path) -> None:
         "kv",
         "--plugin",
         "redis",
-        "--redis-addr",
-        redis_srv.addr,
+        "--set",
+        f"addr={redis_srv.addr}",
         "--rate",
         "100",
         "--duration",
@@ -51,7 +52,7 @@ def test_cli_kv_on_redis(redis_srv: RedisServer, tmp_path: Path) -> None:
 async def test_pubsub_on_redis_delivers_everything_to_every_subscriber(
     redis_srv: RedisServer,
 ) -> None:
-    async with open_pubsub("redis", redis_addr=redis_srv.addr) as opened:
+    async with open_pubsub("redis", {"addr": redis_srv.addr}) as opened:
         scenario = PubSubScenario(opened.target, subscribers=2)  # type: ignore[arg-type]
         await scenario.setup()
         try:
