@@ -169,3 +169,58 @@ run_command() {
     *) log "unknown command: $sub"; usage ;;
   esac
 }
+
+# java_major -> the major version of the java on PATH ("1.8.0_392" -> 8, "17.0.15" -> 17).
+java_major() {
+  local v
+  v=$(java -version 2>&1 | awk -F'"' '/version/ {print $2; exit}')
+  v=${v#1.}
+  echo "${v%%[.+-]*}"
+}
+
+# ensure_java17 WHAT: Java 17+ on PATH (apt-get install openjdk-17-jre-headless when missing).
+ensure_java17() {
+  if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ] 2>/dev/null; then
+    log "java 17+ missing (found: $(command -v java >/dev/null 2>&1 && java_major || echo none))"
+    apt_install openjdk-17-jre-headless
+    if [ "$(java_major)" -lt 17 ] && [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ]; then
+      export PATH=/usr/lib/jvm/java-17-openjdk-amd64/bin:$PATH
+    fi
+  fi
+  local m; m=$(java_major)
+  { [ -n "$m" ] && [ "$m" -ge 17 ]; } || die "$1 needs Java 17+, java on PATH is version '$m'"
+}
+
+# mvn_copy_libs POM LIBS MARKER_GLOB WHAT: the runtime jars of POM copied once into LIBS by
+# `mvn dependency:copy-dependencies` (again when POM changes); MARKER_GLOB names a jar that
+# must be among them. Serialised with flock; the new set is swapped in at once, so servers
+# running from the old jars keep their open files.
+mvn_copy_libs() {
+  local pom=$1 libs=$2 marker=$3 what=$4 want
+  want=$(sha256sum < "$pom" | cut -c1-16)
+  if [ -f "$libs/.done" ] && [ "$(cat "$libs/.done")" = "$want" ]; then
+    log "$what already in $libs ($(find "$libs" -name "*.jar" | wc -l) jars)"
+    return 0
+  fi
+  command -v mvn >/dev/null 2>&1 || apt_install maven
+  mkdir -p "$(dirname "$libs")"
+  (
+    flock -w 900 9 || die "timed out waiting for $libs.lock"
+    if [ -f "$libs/.done" ] && [ "$(cat "$libs/.done")" = "$want" ]; then exit 0; fi
+    local t0 tmp; t0=$(now_ms)
+    tmp="$libs.tmp.$$"
+    rm -rf "$tmp"
+    log "mvn dependency:copy-dependencies -> $libs (first time: ~1 min)"
+    mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$tmp" >&2 \
+      || { rm -rf "$tmp"; die "mvn could not fetch $what (see above)"; }
+    # shellcheck disable=SC2086  # MARKER_GLOB is a glob
+    ls "$tmp"/$marker >/dev/null 2>&1 || die "mvn ran but no $marker in $tmp"
+    echo "$want" > "$tmp/.done"
+    rm -rf "$libs.old"
+    [ -d "$libs" ] && mv "$libs" "$libs.old"
+    mv "$tmp" "$libs"
+    rm -rf "$libs.old"
+    log "copied $(find "$libs" -name "*.jar" | wc -l) jars in $(elapsed "$t0")"
+  ) 9>"$libs.lock"
+}

@@ -43,56 +43,9 @@ EOF
   exit 2
 }
 
-java_major() {
-  # `java -version` prints e.g.: openjdk version "17.0.15" 2025-04-15 (or "1.8.0_392")
-  local v
-  v=$(java -version 2>&1 | awk -F'"' '/version/ {print $2; exit}')
-  v=${v#1.}
-  echo "${v%%[.+-]*}"
-}
-
-ensure_java() {
-  if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ] 2>/dev/null; then
-    log "java 17+ missing (found: $(command -v java >/dev/null 2>&1 && java_major || echo none))"
-    apt_install openjdk-17-jre-headless
-    if [ "$(java_major)" -lt 17 ] && [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ]; then
-      export PATH=/usr/lib/jvm/java-17-openjdk-amd64/bin:$PATH
-    fi
-  fi
-  local m; m=$(java_major)
-  { [ -n "$m" ] && [ "$m" -ge 17 ]; } || die "Kafka 4.x needs Java 17+, java on PATH is version '$m'"
-}
-
-pom_hash() { sha256sum < "$KAFKA_CONF/pom.xml" | cut -c1-16; }
-
 cmd_install() {
-  ensure_java
-  local want; want=$(pom_hash)
-  if [ -f "$LIBS/.done" ] && [ "$(cat "$LIBS/.done")" = "$want" ]; then
-    log "broker jars already in $LIBS ($(find "$LIBS" -name "*.jar" | wc -l) jars)"
-    return 0
-  fi
-  command -v mvn >/dev/null 2>&1 || apt_install maven
-  mkdir -p "$(dirname "$LIBS")"
-  (
-    flock -w 900 9 || die "timed out waiting for $LIBS.lock"
-    if [ -f "$LIBS/.done" ] && [ "$(cat "$LIBS/.done")" = "$want" ]; then exit 0; fi
-    local t0 tmp; t0=$(now_ms)
-    tmp="$LIBS.tmp.$$"
-    rm -rf "$tmp"
-    log "mvn dependency:copy-dependencies -> $LIBS (first time: ~1 min)"
-    mvn -q -B -Dstyle.color=never -f "$KAFKA_CONF/pom.xml" dependency:copy-dependencies \
-        -DincludeScope=runtime -DoutputDirectory="$tmp" >&2 \
-      || { rm -rf "$tmp"; die "mvn could not fetch the Kafka jars (see above)"; }
-    ls "$tmp"/kafka_2.13-*.jar >/dev/null 2>&1 || die "mvn ran but no kafka_2.13 jar in $tmp"
-    echo "$want" > "$tmp/.done"
-    # Swap in the new set at once: brokers running from the old jars keep their open files.
-    rm -rf "$LIBS.old"
-    [ -d "$LIBS" ] && mv "$LIBS" "$LIBS.old"
-    mv "$tmp" "$LIBS"
-    rm -rf "$LIBS.old"
-    log "copied $(find "$LIBS" -name "*.jar" | wc -l) jars in $(elapsed "$t0")"
-  ) 9>"$LIBS.lock"
+  ensure_java17 "Kafka 4.x"
+  mvn_copy_libs "$KAFKA_CONF/pom.xml" "$LIBS" "kafka_2.13-*.jar" "the Kafka jars"
 }
 
 jvm_log_opts() { # DIR
