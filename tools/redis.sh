@@ -24,7 +24,8 @@ usage: tools/redis.sh COMMAND
   status DIR            exit 0 and print PORT if the server of DIR is up
   cluster-start DIR     a Redis Cluster of 3 masters + 3 replicas (DIR/n1..n6, free ports,
                         appendonly yes, cluster-node-timeout 1000 ms); waits for
-                        cluster_state:ok on every node; prints the 6 host:port, comma-separated.
+                        cluster_state:ok on every node and every replica in sync;
+                        prints the 6 host:port, comma-separated.
                         A DIR that ran before restarts its nodes (same ports and data).
   cluster-stop DIR      stop every node of the cluster in DIR
   node-kill DIR N       SIGKILL node N (1..6) of the cluster in DIR (a crash: no save)
@@ -115,10 +116,16 @@ cmd_status() {
     && ping_ok "$(cat "$dir/port")" && cat "$dir/port"
 }
 
-cluster_ok() { # cluster_ok PORT... -> 0 when every node reports cluster_state:ok
-  local p
+cluster_ok() { # cluster_ok PORT... -> 0 when every node reports cluster_state:ok and every
+  # replica is in sync with its master (else the first WAIT would find no replica)
+  local p repl
   for p in "$@"; do
     redis-cli -h 127.0.0.1 -p "$p" cluster info 2>/dev/null | grep -q '^cluster_state:ok' || return 1
+    repl=$(redis-cli -h 127.0.0.1 -p "$p" info replication 2>/dev/null | tr -d '\r') || return 1
+    case $repl in
+      *role:master*) grep -q '^connected_slaves:[1-9]' <<<"$repl" || return 1 ;;
+      *) grep -q '^master_link_status:up' <<<"$repl" || return 1 ;;
+    esac
   done
 }
 
