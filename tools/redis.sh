@@ -29,6 +29,8 @@ usage: tools/redis.sh COMMAND
                         A DIR that ran before restarts its nodes (same ports and data).
   cluster-stop DIR      stop every node of the cluster in DIR
   node-kill DIR N       SIGKILL node N (1..6) of the cluster in DIR (a crash: no save)
+  node-start DIR N      start node N again (same port, data and cluster config); it rejoins
+                        (a killed master whose replica took over comes back as its replica)
 Progress goes to stderr. PRISM_CACHE (default ~/.cache/prism) holds the install lock.
 EOF
   exit 2
@@ -204,9 +206,21 @@ cmd_node_kill() {
   log "node $2 of $dir (pid $pid, port $(cat "$dir/n$2/port")) SIGKILLed"
 }
 
+cmd_node_start() {
+  [ $# -eq 2 ] && [[ $2 =~ ^[1-6]$ ]] || usage
+  local dir nd rc; dir=$(cd "$1" && pwd); nd=$dir/n$2
+  [ -s "$nd/redis.conf" ] || die "no node $2 in $dir"
+  pid_alive "$nd/redis.pid" redis-server >/dev/null && die "node $2 of $dir already runs"
+  redis-server "$nd/redis.conf" >&2 || die "node $2 failed to start"
+  rc=0; wait_until 30 "" ping_ok "$(cat "$nd/port")" || rc=$?
+  [ $rc = 0 ] || die "node $2 of $dir did not answer PING within 30 s"
+  log "node $2 of $dir up again on port $(cat "$nd/port")"
+}
+
 case ${1:-} in
   cluster-start) shift; cmd_cluster_start "$@" ;;
   cluster-stop) shift; cmd_cluster_stop "$@" ;;
   node-kill) shift; cmd_node_kill "$@" ;;
+  node-start) shift; cmd_node_start "$@" ;;
   *) run_command "$@" ;;
 esac

@@ -247,7 +247,7 @@ def _parse_redis_addr(value: str) -> tuple[str, int]:
 
 
 @contextmanager
-def redis_cluster() -> Iterator["RedisCluster"]:
+def redis_cluster() -> Iterator[RedisCluster]:
     """A Redis Cluster of our own (tools/redis.sh cluster-start: 3 masters + 3 replicas)."""
     install_redis()
     d = _new_dir("prism-rcluster-")
@@ -270,6 +270,10 @@ class RedisCluster:
     def kill(self, node: int) -> None:
         """SIGKILL node ``node`` (1..6; 1..3 start as masters)."""
         _run("redis.sh", "node-kill", str(self.dir), str(node), timeout=STOP_TIMEOUT_S)
+
+    def start(self, node: int) -> None:
+        """Start a killed node again; it rejoins the cluster (as a replica if it was failed over)."""
+        _run("redis.sh", "node-start", str(self.dir), str(node), timeout=START_TIMEOUT_S)
 
 
 @contextmanager

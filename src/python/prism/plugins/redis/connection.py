@@ -21,6 +21,7 @@ from typing import Any, cast
 
 import redis.exceptions
 from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -73,6 +74,9 @@ class RedisFactory:
 
     def __init__(self, settings: RedisSettings) -> None:
         self.settings = settings
+        # Cluster nodes seen so far: a new client starts from all of them, so it still finds
+        # the cluster when the node of ``addr`` is the one that died.
+        self.known_nodes = [settings.addr]
 
     async def create(self, *, blocking: bool = False) -> Redis:
         """A connected client (TCP, HELLO/AUTH/SELECT done within ``connect_timeout``); a
@@ -81,9 +85,11 @@ class RedisFactory:
         host, _, port = s.addr.rpartition(":")
         wait = s.wait_timeout if s.wait_replicas else 0.0
         if s.cluster:
+            nodes = [
+                ClusterNode(h, int(p)) for h, _, p in (a.rpartition(":") for a in self.known_nodes)
+            ]
             cluster = RedisCluster(
-                host=host,
-                port=int(port),
+                startup_nodes=nodes,
                 password=s.password.get_secret_value() if s.password else None,
                 socket_connect_timeout=s.connect_timeout,
                 socket_timeout=s.command_timeout + wait + (s.subscribe_block if blocking else 0.0),
@@ -93,6 +99,7 @@ class RedisFactory:
             )
             target = f"redis cluster via {s.addr}"
             await connect_within(cluster.initialize, cluster.aclose, s.connect_timeout, target)
+            self.known_nodes = [f"{n.host}:{n.port}" for n in cluster.get_nodes()]
             return cast(Redis, cluster)  # same command API; WAIT is routed in Backend.durable
         conn = Redis(
             host=host,
@@ -171,7 +178,7 @@ class Backend(GuardedPool[Redis]):
             node = conn.get_node_from_key(key)
             acked = await conn.execute_command("WAIT", s.wait_replicas, ms, target_nodes=node)
         else:
-            acked = await conn.execute_command("WAIT", s.wait_replicas, ms)
+            acked = await cast(Any, conn).execute_command("WAIT", s.wait_replicas, ms)
         if int(acked) < s.wait_replicas:
             raise UnavailableError(
                 f"write reached {acked} of {s.wait_replicas} replicas within {s.wait_timeout}s;"
