@@ -75,6 +75,7 @@ async def _namespace_master(cluster: RedisCluster) -> int:
     try:
         await client.initialize()
         node = client.get_node_from_key(namespace_prefix(NS) + "k")
+        assert node is not None
         return cluster.addrs.index(f"{node.host}:{node.port}") + 1
     finally:
         await client.aclose()
@@ -190,3 +191,24 @@ async def test_master_killed_without_wait_reports_losses(own_cluster: RedisClust
     for code, seconds in run.writers.failures:
         assert code in FAILOVER_CODES, code
         assert seconds < SLOW, f"a call took {seconds:.2f}s to fail during the failover"
+
+
+async def test_wait_cost(cluster: RedisCluster) -> None:
+    """Set latency without and with WAIT 1, same run, same cluster (figures in docs/plugins.md)."""
+    medians: dict[int, list[float]] = {}
+    for wait in (0, 1, 0, 1):
+        plugin = RedisPlugin(settings(addr=cluster.addrs[0], cluster=True, wait_replicas=wait))
+        async with running_plugin(plugin) as address, grpc.aio.insecure_channel(address) as ch:
+            kv = keyvalue_basic_pb2_grpc.KeyValueBasicInterfaceStub(ch)
+            took = []
+            for i in range(300):
+                started = time.perf_counter()
+                await kv.Set(
+                    keyvalue_basic_pb2.SetRequest(namespace="cost", key=f"k{i}", value=b"v")
+                )
+                took.append(time.perf_counter() - started)
+        medians.setdefault(wait, []).append(sorted(took)[len(took) // 2] * 1000)
+    print(
+        f"Set median ms, WAIT off {medians[0]} / WAIT 1 {medians[1]}:"
+        f" ratio {min(medians[1]) / min(medians[0]):.2f}"
+    )
