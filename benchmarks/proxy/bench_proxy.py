@@ -204,7 +204,11 @@ def _percentiles_ms(report: dict[str, Any]) -> dict[str, float]:
 
 # ghz ends a --duration run by closing the connection under the calls still in flight; those
 # are the load generator's doing, not failures of the server.
-_CUT_AT_END = ("use of closed network connection", "context canceled")
+_CUT_AT_END = (
+    "use of closed network connection",
+    "the client connection is closing",
+    "context canceled",
+)
 
 
 def _run_summary(report: dict[str, Any], cpu: dict[str, float]) -> dict[str, Any]:
@@ -216,6 +220,7 @@ def _run_summary(report: dict[str, Any], cpu: dict[str, float]) -> dict[str, Any
         "count": count,
         "cut_at_end": cut,
         "ok": int(codes.get("OK", 0)),
+        "errors": {msg: n for msg, n in errors.items() if not any(c in msg for c in _CUT_AT_END)},
         "rps": round(float(report["rps"]), 1),
         **_percentiles_ms(report),
         "cpu_us_per_call": {
@@ -353,6 +358,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     )
     print(f"JSON report: {report_path}")
+    failed = {
+        name: run["errors"]
+        for name, target in targets.items()
+        for run in [*target.max_runs, *(r for runs in target.rate_runs.values() for r in runs)]
+        if run["errors"]
+    }
+    if failed:
+        print(f"bench_proxy: calls failed (not end-of-run cuts): {failed}", file=sys.stderr)
     return 0 if all(summary[n]["errors"] == 0 for n in TARGETS) else 1
 
 
