@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +35,8 @@ CLOSE_SECONDS = 10.0  # leaving the group; a dead broker must not hold the strea
 _UNAVAILABLE = {  # besides every error librdkafka flags retriable
     getattr(KafkaError, name)
     for name in "_MSG_TIMED_OUT _TIMED_OUT _TRANSPORT _ALL_BROKERS_DOWN _FATAL REQUEST_TIMED_OUT "
-    "NOT_ENOUGH_REPLICAS NOT_ENOUGH_REPLICAS_AFTER_APPEND LEADER_NOT_AVAILABLE".split()
+    "NOT_ENOUGH_REPLICAS NOT_ENOUGH_REPLICAS_AFTER_APPEND LEADER_NOT_AVAILABLE "
+    "NOT_LEADER_FOR_PARTITION".split()
 }
 
 
@@ -265,11 +267,23 @@ class KafkaSubscription:
             )
         fresh = [tp for tp in committed if tp.offset < 0]
         for tp in fresh:
-            tp.offset = consumer.get_watermark_offsets(tp, timeout=METADATA_TIMEOUT * 4)[1]
+            tp.offset = self._end_offset(consumer, tp)
         if fresh:
             consumer.commit(offsets=fresh, asynchronous=False)
         consumer.assign(committed)
         self._assigned = True
+
+    def _end_offset(self, consumer: Consumer, tp: TopicPartition) -> int:
+        """The partition's end, retried while its leadership settles (a new cluster topic)."""
+        deadline = time.monotonic() + self._broker.settings.subscribe_timeout
+        while True:
+            try:
+                return int(consumer.get_watermark_offsets(tp, timeout=METADATA_TIMEOUT * 4)[1])
+            except KafkaException as exc:
+                transient = isinstance(kafka_error(exc.args[0]), UnavailableError)
+                if not transient or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """What was fetched from these partitions is their next owner's to deliver."""
