@@ -37,8 +37,8 @@ def cluster() -> Iterator[str]:
 
 
 async def publish_rate(bootstrap: str, partitions: int, seconds: float, workers: int) -> float:
-    broker = KafkaBroker()
-    broker.open(KafkaSettings(bootstrap_servers=bootstrap, topic_partitions=partitions))
+    broker = KafkaBroker(KafkaSettings(bootstrap_servers=bootstrap, topic_partitions=partitions))
+    await broker.start()
     topic = f"bench-{partitions}-{uuid.uuid4().hex[:8]}"
     try:
         for _ in range(50):  # warm up: topic created, leaders known, connections open

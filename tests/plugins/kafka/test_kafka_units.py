@@ -31,8 +31,7 @@ class SilentProducer:
 
 
 def stuck_broker() -> KafkaBroker:
-    broker = KafkaBroker()
-    broker.settings = KafkaSettings(publish_timeout=0.05)
+    broker = KafkaBroker(KafkaSettings(publish_timeout=0.05))
     broker._admin = HungAdmin()  # type: ignore[assignment]
     broker._producer = SilentProducer()  # type: ignore[assignment]
     return broker
@@ -75,8 +74,7 @@ class LookupFailsConsumer:
 
 
 def test_failed_committed_offset_lookup_fails_the_subscription_without_repositioning() -> None:
-    broker = KafkaBroker()
-    broker.settings = KafkaSettings()
+    broker = KafkaBroker(KafkaSettings())
     subscription = broker.subscribe("ns", "t", "s", ack_deadline=30.0)
     consumer = LookupFailsConsumer()
     with pytest.raises(UnavailableError, match="committed offset"):

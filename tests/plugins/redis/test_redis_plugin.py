@@ -31,6 +31,7 @@ from prism.sdk.errors import DeadlineExceededError, UnavailableError
 from prism.sdk.health import HealthStatus
 from prism.sdk.limits import MAX_TAGS, MAX_TAGS_BYTES
 from prism.sdk.patterns import BrokerMessage
+from prism.sdk.plugin import started_plugin
 from prism.sdk.testing import running_plugin
 from services.servers import RedisServer
 
@@ -38,11 +39,8 @@ from services.servers import RedisServer
 @pytest.fixture
 async def plugin(redis_srv: RedisServer) -> AsyncIterator[RedisPlugin]:
     p = RedisPlugin(settings(addr=redis_srv.addr, pool_max_open=4))
-    await p.initialize()
-    try:
+    async with started_plugin(p):
         yield p
-    finally:
-        await p.stop()
 
 
 def _ns() -> str:
@@ -238,15 +236,12 @@ async def test_redis_connection_error_discards_the_connection_and_counts(
 
 async def test_pool_busy_is_degraded(redis_srv: RedisServer) -> None:
     p = RedisPlugin(settings(addr=redis_srv.addr, pool_max_open=2))
-    await p.initialize()
-    try:
+    async with started_plugin(p):
         assert (await p.health.run_checks()).status is HealthStatus.HEALTHY
         async with p.backend.pool.acquire(), p.backend.pool.acquire():
             report = await p.health.run_checks()
         assert report.status is HealthStatus.DEGRADED
         assert "pool" in report.checks and "100% busy" in report.checks["pool"].message
-    finally:
-        await p.stop()
 
 
 def _closed_port() -> int:

@@ -17,6 +17,7 @@ from plugins.redis.conftest import settings
 from prism.plugins.redis import RedisPlugin
 from prism.plugins.redis.connection import namespace_prefix
 from prism.sdk.patterns import BrokerMessage
+from prism.sdk.plugin import started_plugin
 from services.servers import RedisServer
 
 EXPIRY = 0.6  # seconds without a live stream before a subscriber id is removed
@@ -25,11 +26,8 @@ EXPIRY = 0.6  # seconds without a live stream before a subscriber id is removed
 @pytest.fixture
 async def plugin(redis_srv: RedisServer) -> AsyncIterator[RedisPlugin]:
     p = RedisPlugin(settings(addr=redis_srv.addr, subscriber_expiry=EXPIRY))
-    await p.initialize()
-    try:
+    async with started_plugin(p):
         yield p
-    finally:
-        await p.stop()
 
 
 @pytest.fixture

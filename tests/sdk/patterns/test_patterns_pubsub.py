@@ -66,7 +66,7 @@ async def stream_writing_first_message(
     """A Subscribe call whose write of its first message ("1") waits (the client stopped
     reading)."""
     broker = MemBroker()
-    servicer = PubSubServicer(broker)
+    servicer = PubSubServicer(lambda: broker)
     client = Client(servicer, request)
     client.context.write_gate = asyncio.Event()
     await client.subscribed()
@@ -79,7 +79,7 @@ async def client_in_slow_start() -> tuple[MemBroker, PubSubServicer, Client]:
     """A Subscribe stream whose subscription start hangs (joining the group takes forever)."""
     broker = MemBroker()
     broker.start_gate = asyncio.Event()
-    servicer = PubSubServicer(broker)
+    servicer = PubSubServicer(lambda: broker)
     client = Client(servicer)
     await until(lambda: servicer.active_subscriptions == 1)
     return broker, servicer, client
@@ -97,7 +97,7 @@ async def test_cancelled_stream_settles_its_next_message_task(
 ) -> None:
     broker = MemBroker()
     broker.end_on_close = end_on_close
-    servicer = PubSubServicer(broker)
+    servicer = PubSubServicer(lambda: broker)
     client = Client(servicer)
     await client.subscribed()
     sub = broker.subscriptions[0]
@@ -134,7 +134,7 @@ async def test_failing_message_iterator_cleanup_still_closes(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     broker = MemBroker()
-    servicer = PubSubServicer(broker)
+    servicer = PubSubServicer(lambda: broker)
     client = Client(servicer)
     await client.subscribed()
     sub = broker.subscriptions[0]
@@ -165,7 +165,7 @@ async def test_stream_blocked_on_a_write_ends_promptly(end: str) -> None:
 
 async def test_unsubscribe_ends_the_stream_ok() -> None:
     broker = MemBroker()
-    servicer = PubSubServicer(broker)
+    servicer = PubSubServicer(lambda: broker)
     client = Client(servicer)
     await client.subscribed()
     assert servicer.active_subscriptions == 1
@@ -177,7 +177,7 @@ async def test_unsubscribe_ends_the_stream_ok() -> None:
 
 async def test_broker_ending_its_messages_ends_the_stream() -> None:
     broker = MemBroker()
-    servicer = PubSubServicer(broker)
+    servicer = PubSubServicer(lambda: broker)
     client = Client(servicer)
     await client.subscribed()
     broker.subscriptions[0].queue.put_nowait(None)
@@ -187,7 +187,7 @@ async def test_broker_ending_its_messages_ends_the_stream() -> None:
 
 async def test_drain_ends_live_streams_with_unavailable_acking_nothing_unacked() -> None:
     broker = MemBroker()
-    servicer = PubSubServicer(broker)
+    servicer = PubSubServicer(lambda: broker)
     clients = [Client(servicer, REQUEST), Client(servicer, REQUEST)]
     for client in clients:
         await client.subscribed()
@@ -225,7 +225,7 @@ async def test_unsubscribe_interrupts_a_slow_start() -> None:
 async def test_start_failure_reaches_the_client() -> None:
     broker = MemBroker()
     broker.start_error = UnavailableError("no partitions")
-    servicer = PubSubServicer(broker)
+    servicer = PubSubServicer(lambda: broker)
     client = Client(servicer)
     with pytest.raises(UnavailableError, match="no partitions"):
         await asyncio.wait_for(client.task, 5)
@@ -242,7 +242,7 @@ async def test_cancelled_during_start_settles_the_start() -> None:
 
 
 async def test_subscriber_id_is_required() -> None:
-    servicer = PubSubServicer(MemBroker())
+    servicer = PubSubServicer(MemBroker)
     client = Client(servicer, ps_pb.SubscribeRequest(namespace="ns", topic="t"))
     with pytest.raises(InvalidArgumentError):
         await client.task
@@ -262,7 +262,7 @@ def request(**fields: Any) -> ps_pb.SubscribeRequest:
 
 async def test_client_mode_acks_only_what_the_client_acknowledges() -> None:
     broker = MemBroker()
-    servicer = PubSubServicer(broker)
+    servicer = PubSubServicer(lambda: broker)
     client = Client(servicer)
     await client.subscribed()
     ids = [await publish(servicer) for _ in range(3)]
@@ -282,7 +282,7 @@ async def test_client_mode_acks_only_what_the_client_acknowledges() -> None:
 
 async def test_unacknowledged_message_is_written_again_after_its_deadline() -> None:
     broker = MemBroker()
-    servicer = PubSubServicer(broker)
+    servicer = PubSubServicer(lambda: broker)
     client = Client(servicer, request(ack_deadline_ms=1000))
     await client.subscribed()
     first, second = await publish(servicer), await publish(servicer)
@@ -301,7 +301,7 @@ async def test_unacknowledged_message_is_written_again_after_its_deadline() -> N
 
 async def test_flow_control_stops_pulling_at_max_outstanding() -> None:
     broker = MemBroker()
-    servicer = PubSubServicer(broker)
+    servicer = PubSubServicer(lambda: broker)
     client = Client(servicer, request(max_outstanding=2))
     await client.subscribed()
     ids = [await publish(servicer) for _ in range(5)]
@@ -319,7 +319,7 @@ async def test_flow_control_stops_pulling_at_max_outstanding() -> None:
 
 async def test_message_given_again_while_outstanding_is_not_sent_twice() -> None:
     broker = MemBroker()
-    servicer = PubSubServicer(broker)
+    servicer = PubSubServicer(lambda: broker)
     client = Client(servicer)
     await client.subscribed()
     message_id = await publish(servicer)
@@ -334,7 +334,7 @@ async def test_message_given_again_while_outstanding_is_not_sent_twice() -> None
 
 async def test_auto_mode_acks_each_message_once_written() -> None:
     broker = MemBroker()
-    servicer = PubSubServicer(broker)
+    servicer = PubSubServicer(lambda: broker)
     client = Client(servicer, request(ack_mode=ps_pb.ACK_MODE_AUTO, max_outstanding=1))
     await client.subscribed()
     ids = [await publish(servicer) for _ in range(3)]
@@ -356,7 +356,7 @@ async def test_auto_mode_acks_each_message_once_written() -> None:
 )
 async def test_bad_ack_options_are_invalid(fields: dict[str, int], named: str) -> None:
     broker = MemBroker()
-    client = Client(PubSubServicer(broker), request(**fields))
+    client = Client(PubSubServicer(lambda: broker), request(**fields))
     with pytest.raises(InvalidArgumentError, match=named):
         await client.task
     assert broker.subscriptions == []
@@ -367,17 +367,17 @@ async def test_bad_ack_options_are_invalid(fields: dict[str, int], named: str) -
 )
 async def test_bad_ack_ids_are_invalid(ids: list[str], named: str) -> None:
     with pytest.raises(InvalidArgumentError, match=named):
-        await ack(PubSubServicer(MemBroker()), ids)
+        await ack(PubSubServicer(MemBroker), ids)
 
 
 async def test_ack_needs_a_subscriber_id() -> None:
     with pytest.raises(InvalidArgumentError, match="subscriber_id"):
-        await ack(PubSubServicer(MemBroker()), ["1"], subscriber="")
+        await ack(PubSubServicer(MemBroker), ["1"], subscriber="")
 
 
 async def test_publish_passes_the_ordering_key_to_the_broker() -> None:
     broker = MemBroker()
-    servicer = PubSubServicer(broker)
+    servicer = PubSubServicer(lambda: broker)
     await servicer.Publish(ps_pb.PublishRequest(namespace="ns", topic="t", ordering_key="k"), None)
     await publish(servicer)
     assert broker.ordering_keys == ["k", ""]

@@ -75,7 +75,7 @@ class PubSubPlugin(Plugin[PubSubSettings]):
         self.calls: list[str] = []
 
     def servicers(self) -> Sequence[ServiceBinding]:
-        return [pubsub_binding(self.broker)]
+        return [pubsub_binding(lambda: self.broker)]
 
     async def on_drain_start(self) -> None:
         self.calls.append("on_drain_start")

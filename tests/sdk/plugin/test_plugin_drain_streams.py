@@ -188,7 +188,7 @@ async def test_failing_drain_hook_is_logged_and_drain_goes_on(
 
 
 def test_pubsub_servicer_is_drain_aware() -> None:
-    assert isinstance(pubsub_binding(MemBroker()).servicer, DrainAware)
+    assert isinstance(pubsub_binding(MemBroker).servicer, DrainAware)
 
 
 CHILD = textwrap.dedent(

@@ -1,9 +1,10 @@
 """Open a plugin's pattern object by plugin name: its key-value store, pub/sub broker, or the
 multicast registry coordinator over the slots the command-line addresses pick.
 
-Why through the plugin class (not the store class alone): ``Plugin.initialize()`` is how a
-plugin builds its backend from its settings (pools, breakers, producers), so the load test
-exercises exactly what the served plugin runs — minus gRPC. The plugin is found like the
+Why through the plugin class (not the store class alone): the SDK builds a plugin from its
+settings (its ``initialize()``: pools, breakers, producers) and starts it the same way here
+(``started_plugin``) as for the server, so the load test exercises exactly what the served
+plugin runs — minus gRPC. The plugin is found like the
 gateway finds it (``prism.sdk.plugin.discovery``: a plugin folder or an installed plugin wheel)
 and offers its objects through the typed ``Plugin.kv_store()`` / ``pubsub_broker()``, so a new
 plugin is load-tested with no edit here. Settings load the usual way (``load_settings``: the
@@ -19,7 +20,7 @@ from typing import Any
 
 from prism.sdk.config import load_settings, settings_summary
 from prism.sdk.errors import Classifier
-from prism.sdk.plugin import Plugin
+from prism.sdk.plugin import Plugin, started_plugin
 from prism.sdk.plugin.discovery import PluginNotFound, load_plugin_class
 
 __all__ = ["Opened", "open_kv", "open_pubsub", "open_registry", "registry_slots"]
@@ -41,12 +42,8 @@ async def _plugin(name: str, settings: Mapping[str, str] | None) -> AsyncIterato
     except PluginNotFound as exc:
         raise ValueError(str(exc)) from exc
     plugin = cls(load_settings(cls.settings_class, overrides=dict(settings or {}) or None))
-    await plugin.initialize()
-    try:
-        await plugin.start()
+    async with started_plugin(plugin):
         yield plugin
-    finally:
-        await plugin.stop()
 
 
 def _opened(name: str, target: object | None, what: str, plugin: Plugin[Any]) -> Opened:

@@ -19,8 +19,9 @@ from prism.plugins.kafka.names import group_id, kafka_topic
 from prism.plugins.kafka.offsets import OffsetTracker
 from prism.plugins.kafka.settings import KafkaSettings
 from prism.sdk import errors
+from prism.sdk.backend import Resource
 from prism.sdk.errors import PrismError, UnavailableError
-from prism.sdk.health import CheckOutcome, HealthStatus
+from prism.sdk.health import CheckOutcome, HealthChecker, HealthStatus
 from prism.sdk.metrics import get_counter
 from prism.sdk.patterns import BrokerMessage
 from prism.sdk.resilience import CircuitBreaker
@@ -81,15 +82,15 @@ def _settle(future: asyncio.Future[str], error: PrismError | None, message_id: s
             future.set_exception(error)
 
 
-class KafkaBroker:
+class KafkaBroker(Resource):
     """One idempotent producer and one AdminClient per plugin; consumers per subscription."""
 
-    def __init__(self) -> None:
-        self.settings: KafkaSettings  # set by open(), as are the clients
-        self.config: dict[str, Any] = {}
+    def __init__(self, settings: KafkaSettings) -> None:
+        self.settings = settings
+        self.config = {**settings.librdkafka(), "error_cb": self._on_error, "logger": _rdlog}
         self.breaker = CircuitBreaker("kafka-publish", classifiers=[classify_kafka])
         self.subscriptions: set[KafkaSubscription] = set()
-        self._producer: Producer
+        self._producer: Producer  # the clients are made by start()
         self._admin: AdminClient
         self._topics: set[str] = set()
         self._stopping = threading.Event()
@@ -101,10 +102,12 @@ class KafkaBroker:
             "Kafka offset commits that failed (their messages come again on resubscribe).",
         )
 
-    def open(self, settings: KafkaSettings) -> None:
+    def register_health(self, health: HealthChecker) -> None:
+        health.register("kafka-metadata", self.check, critical=True)
+        health.register("kafka-producer", self.producer_health, critical=False)
+
+    async def start(self) -> None:
         """Create the clients (no connection is awaited: a down broker shows in health)."""
-        self.config = {**settings.librdkafka(), "error_cb": self._on_error, "logger": _rdlog}
-        self.settings = settings
         self._producer = self._new_producer()
         self._admin = AdminClient(self.config)
         self._stopping.clear()
@@ -147,7 +150,8 @@ class KafkaBroker:
             None if self._degraded is None else CheckOutcome(HealthStatus.DEGRADED, self._degraded)
         )
 
-    async def close(self) -> None:
+    async def close(self, timeout: float | None = None) -> None:
+        """Undelivered messages get publish_timeout (their own deadline), whatever ``timeout``."""
         for subscription in list(self.subscriptions):
             await subscription.close()
         self._stopping.set()

@@ -1,4 +1,4 @@
-"""MemStore as a Prism plugin: settings, health, and the contract bindings."""
+"""MemStore as a Prism plugin: settings, and the store built from them."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from typing import ClassVar
 
 from prism.plugins.memstore.store import MemStore
 from prism.sdk.config import PluginSettings, SettingsConfigDict
-from prism.sdk.health import CheckOutcome, HealthStatus
 from prism.sdk.patterns import keyvalue_bindings
-from prism.sdk.plugin import Plugin
+from prism.sdk.plugin import Built, Plugin
 from prism.sdk.server import ServiceBinding
 
 
@@ -24,32 +23,13 @@ class MemStorePlugin(Plugin[MemStoreSettings]):
     name: ClassVar[str] = "memstore"
     version: ClassVar[str] = "0.1.0"
     settings_class: ClassVar[type[MemStoreSettings]] = MemStoreSettings
-
-    def __init__(self, settings: MemStoreSettings) -> None:
-        super().__init__(settings)
-        self.store = MemStore(max_keys=settings.max_keys, max_bytes=settings.max_bytes)
+    store = Built[MemStore]()
 
     def kv_store(self) -> MemStore:
         return self.store
 
     def servicers(self) -> Sequence[ServiceBinding]:
-        return keyvalue_bindings(self.store)
+        return keyvalue_bindings(MemStore, lambda: self.store)
 
     async def initialize(self) -> None:
-        self.store.max_keys = self.settings.max_keys
-        self.store.max_bytes = self.settings.max_bytes
-        self.health.register("capacity", self._capacity, critical=False)
-
-    async def start(self) -> None:
-        await self.store.ttl.start()
-
-    async def stop(self) -> None:
-        await self.store.ttl.stop()
-
-    async def _capacity(self) -> CheckOutcome | None:
-        used = max(
-            len(self.store) / self.store.max_keys, self.store.used_bytes / self.store.max_bytes
-        )
-        if used > 0.9:
-            return CheckOutcome(HealthStatus.DEGRADED, f"memstore {used:.0%} full")
-        return None
+        self.store = MemStore(max_keys=self.settings.max_keys, max_bytes=self.settings.max_bytes)

@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator, Mapping
 
 from sortedcontainers import SortedDict
 
+from prism.sdk.backend import Resource
 from prism.sdk.errors import ResourceExhaustedError
+from prism.sdk.health import CheckOutcome, HealthChecker, HealthStatus
 from prism.sdk.patterns import CountByScan, Entry
 from prism.sdk.ttl import TTLManager
 
@@ -20,8 +22,11 @@ def _size(key: str, entry: Entry) -> int:
     return len(key.encode("utf-8")) + len(entry.value) + tags
 
 
-class MemStore(CountByScan):
-    """Implements KeyValueStore, KeyValueTTLStore and KeyValueScanStore (prism.sdk.patterns)."""
+class MemStore(CountByScan, Resource):
+    """Implements KeyValueStore, KeyValueTTLStore and KeyValueScanStore (prism.sdk.patterns).
+
+    As a Resource: expiry runs while started; the "capacity" check is DEGRADED above 90% full.
+    """
 
     def __init__(self, *, max_keys: int, max_bytes: int) -> None:
         self.max_keys = max_keys
@@ -29,6 +34,21 @@ class MemStore(CountByScan):
         self.used_bytes = 0
         self._namespaces: dict[str, SortedDict] = {}
         self.ttl: TTLManager[_Key] = TTLManager(on_expire=self._expired)
+
+    def register_health(self, health: HealthChecker) -> None:
+        health.register("capacity", self._capacity, critical=False)
+
+    async def start(self) -> None:
+        await self.ttl.start()
+
+    async def close(self, timeout: float | None = None) -> None:
+        await self.ttl.stop()
+
+    async def _capacity(self) -> CheckOutcome | None:
+        used = max(len(self) / self.max_keys, self.used_bytes / self.max_bytes)
+        if used > 0.9:
+            return CheckOutcome(HealthStatus.DEGRADED, f"memstore {used:.0%} full")
+        return None
 
     def __len__(self) -> int:
         return sum(len(entries) for entries in self._namespaces.values())

@@ -17,20 +17,28 @@ from prism.plugins.redis.connection import Backend
 from prism.plugins.redis.messaging import RedisMessaging
 from prism.plugins.redis.registry import RedisRegistry
 from prism.plugins.redis.settings import RedisSettings
+from prism.sdk.backend import Resource
 from prism.sdk.config import load_settings
+from prism.sdk.health import HealthChecker
 from prism.sdk.patterns import Coordinator, MessagingSlot, RegistrySlot
 
 __all__ = ["Slots", "build_coordinator", "build_slots"]
 
 
 @dataclass
-class Slots:
-    """A coordinator and what must be started and closed with it."""
+class Slots(Resource):
+    """A coordinator and what must be started, health-checked and closed with it."""
 
     coordinator: Coordinator
     redis: Backend | None = None
     memstore: MemStoreRegistry | None = None
     nats: NatsBackend | None = None
+
+    def register_health(self, health: HealthChecker) -> None:
+        if self.redis is not None:
+            self.redis.register_health(health)
+        if self.nats is not None:
+            self.nats.register_health(health)
 
     async def start(self) -> None:
         if self.redis is not None:
@@ -40,7 +48,7 @@ class Slots:
         if self.nats is not None:
             await self.nats.start()
 
-    async def close(self, timeout: float = 5.0) -> None:
+    async def close(self, timeout: float | None = 5.0) -> None:
         if isinstance(self.coordinator.messaging, RedisMessaging):
             await self.coordinator.messaging.close()
         if self.nats is not None:

@@ -1,4 +1,4 @@
-"""The Redis plugin: lifecycle (backend, health checks) and the contract bindings."""
+"""The Redis plugin: the backend and the pattern objects built from the settings."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from prism.plugins.redis.settings import RedisSettings
 from prism.plugins.redis.store import RedisStore
 from prism.sdk.errors import Classifier
 from prism.sdk.patterns import keyvalue_bindings, pubsub_binding
-from prism.sdk.plugin import Plugin
+from prism.sdk.plugin import Built, Plugin
 from prism.sdk.server import ServiceBinding
 
 
@@ -19,11 +19,9 @@ class RedisPlugin(Plugin[RedisSettings]):
     name: ClassVar[str] = "redis"
     version: ClassVar[str] = "0.1.0"
     settings_class: ClassVar[type[RedisSettings]] = RedisSettings
-
-    def __init__(self, settings: RedisSettings) -> None:
-        super().__init__(settings)
-        self.backend = Backend(settings)
-        self.store, self.broker = RedisStore(self.backend), RedisBroker(self.backend)
+    # The backend is a GuardedPool: "redis" pings (critical), "pool" is DEGRADED above 90%
+    # busy, breaker changes re-check; the SDK starts and closes it.
+    backend, store, broker = Built[Backend](), Built[RedisStore](), Built[RedisBroker]()
 
     def kv_store(self) -> RedisStore:
         return self.store
@@ -32,17 +30,14 @@ class RedisPlugin(Plugin[RedisSettings]):
         return self.broker
 
     def servicers(self) -> Sequence[ServiceBinding]:
-        return [*keyvalue_bindings(self.store), pubsub_binding(self.broker)]
+        return [
+            *keyvalue_bindings(RedisStore, lambda: self.store),
+            pubsub_binding(lambda: self.broker),
+        ]
 
     def classifiers(self) -> Sequence[Classifier]:
         return CLASSIFIERS
 
     async def initialize(self) -> None:
-        if self.backend.settings is not self.settings:  # replaced by Initialize overrides
-            self.backend = self.store.backend = self.broker.backend = Backend(self.settings)
-        # "redis" pings (critical), "pool" is DEGRADED above 90% busy, breaker changes re-check.
-        self.backend.register_health(self.health)
-        await self.backend.start()
-
-    async def stop(self) -> None:
-        await self.backend.close(timeout=float(self.settings.drain_timeout))
+        self.backend = Backend(self.settings)
+        self.store, self.broker = RedisStore(self.backend), RedisBroker(self.backend)

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
+from prism.sdk.backend.resource import Resource
 from prism.sdk.backend.settings import GuardedPoolSettings
 from prism.sdk.errors import Classifier, PoolExhaustedError, reraise_classified
 from prism.sdk.health import CheckOutcome, HealthChecker, HealthStatus
@@ -16,7 +17,7 @@ C = TypeVar("C")
 T = TypeVar("T")
 
 
-class GuardedPool(Generic[C]):
+class GuardedPool(Resource, Generic[C]):
     """``await guarded.run(fn)`` runs ``fn(conn)`` on a pooled connection, behind the breaker.
 
     Pool, breaker and ``run`` share the plugin's ``classifiers``: a client-library error they

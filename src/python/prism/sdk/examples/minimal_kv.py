@@ -15,7 +15,7 @@ class MinimalKV(Plugin[PluginSettings]):
         self.data: dict[tuple[str, str], Entry] = {}
 
     def servicers(self) -> Sequence[ServiceBinding]:
-        return keyvalue_bindings(self)  # validation, NOT_FOUND, status codes: the SDK's
+        return keyvalue_bindings(MinimalKV, lambda: self)  # validation, status codes: the SDK's
 
     async def set(
         self, ns: str, key: str, value: bytes, ttl: float | None, tags: Mapping[str, str]

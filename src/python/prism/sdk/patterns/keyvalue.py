@@ -1,12 +1,16 @@
-"""Key-value servicers over a backend-neutral async store protocol."""
+"""Key-value servicers over a backend-neutral async store protocol.
+
+Servicers take the store as a callable, called per request: they are made before Initialize,
+the store only when the plugin is built (``lambda: self.store``, prism.sdk.plugin.Built).
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 from prism.interfaces import (
     keyvalue_basic_pb2,
@@ -97,6 +101,9 @@ class KeyValueScanStore(Protocol):
     async def count(self, namespace: str, prefix: str) -> int: ...
 
 
+St = TypeVar("St", bound=KeyValueStore)
+
+
 def encode_cursor(key: str) -> str:
     """An opaque cursor that resumes a scan right after ``key``."""
     return base64.urlsafe_b64encode(key.encode("utf-8")).decode("ascii")
@@ -126,7 +133,7 @@ def _not_found(namespace: str, key: str) -> NotFoundError:
 class KeyValueBasicServicer(keyvalue_basic_pb2_grpc.KeyValueBasicInterfaceServicer):
     """``prism.KeyValueBasicInterface`` over a :class:`KeyValueStore`."""
 
-    def __init__(self, store: KeyValueStore) -> None:
+    def __init__(self, store: Callable[[], KeyValueStore]) -> None:
         self._store = store
 
     async def Set(  # noqa: N802 (gRPC method name)
@@ -140,14 +147,14 @@ class KeyValueBasicServicer(keyvalue_basic_pb2_grpc.KeyValueBasicInterfaceServic
         if request.HasField("ttl_seconds"):
             validate_ttl(request.ttl_seconds)
             ttl = request.ttl_seconds
-        created = await self._store.set(request.namespace, request.key, request.value, ttl, tags)
+        created = await self._store().set(request.namespace, request.key, request.value, ttl, tags)
         return keyvalue_basic_pb2.SetResponse(created=created)
 
     async def Get(  # noqa: N802
         self, request: keyvalue_basic_pb2.GetRequest, context: Any
     ) -> keyvalue_basic_pb2.GetResponse:
         _validate_target(request.namespace, request.key)
-        entry = await self._store.get(request.namespace, request.key)
+        entry = await self._store().get(request.namespace, request.key)
         if entry is None:
             raise _not_found(request.namespace, request.key)
         return keyvalue_basic_pb2.GetResponse(value=entry.value, tags=dict(entry.tags))
@@ -156,21 +163,21 @@ class KeyValueBasicServicer(keyvalue_basic_pb2_grpc.KeyValueBasicInterfaceServic
         self, request: keyvalue_basic_pb2.DeleteRequest, context: Any
     ) -> keyvalue_basic_pb2.DeleteResponse:
         _validate_target(request.namespace, request.key)
-        deleted = await self._store.delete(request.namespace, request.key)
+        deleted = await self._store().delete(request.namespace, request.key)
         return keyvalue_basic_pb2.DeleteResponse(deleted=deleted)
 
     async def Exists(  # noqa: N802
         self, request: keyvalue_basic_pb2.ExistsRequest, context: Any
     ) -> keyvalue_basic_pb2.ExistsResponse:
         _validate_target(request.namespace, request.key)
-        exists = await self._store.exists(request.namespace, request.key)
+        exists = await self._store().exists(request.namespace, request.key)
         return keyvalue_basic_pb2.ExistsResponse(exists=exists)
 
 
 class KeyValueTTLServicer(keyvalue_ttl_pb2_grpc.KeyValueTTLInterfaceServicer):
     """``prism.KeyValueTTLInterface`` over a :class:`KeyValueTTLStore`."""
 
-    def __init__(self, store: KeyValueTTLStore) -> None:
+    def __init__(self, store: Callable[[], KeyValueTTLStore]) -> None:
         self._store = store
 
     async def Expire(  # noqa: N802
@@ -178,7 +185,7 @@ class KeyValueTTLServicer(keyvalue_ttl_pb2_grpc.KeyValueTTLInterfaceServicer):
     ) -> keyvalue_ttl_pb2.ExpireResponse:
         _validate_target(request.namespace, request.key)
         validate_ttl(request.ttl_seconds)
-        if not await self._store.expire(request.namespace, request.key, request.ttl_seconds):
+        if not await self._store().expire(request.namespace, request.key, request.ttl_seconds):
             raise _not_found(request.namespace, request.key)
         return keyvalue_ttl_pb2.ExpireResponse()
 
@@ -186,7 +193,7 @@ class KeyValueTTLServicer(keyvalue_ttl_pb2_grpc.KeyValueTTLInterfaceServicer):
         self, request: keyvalue_ttl_pb2.GetTTLRequest, context: Any
     ) -> keyvalue_ttl_pb2.GetTTLResponse:
         _validate_target(request.namespace, request.key)
-        exists, remaining = await self._store.get_ttl(request.namespace, request.key)
+        exists, remaining = await self._store().get_ttl(request.namespace, request.key)
         if not exists:
             raise _not_found(request.namespace, request.key)
         if remaining is None:
@@ -197,7 +204,7 @@ class KeyValueTTLServicer(keyvalue_ttl_pb2_grpc.KeyValueTTLInterfaceServicer):
         self, request: keyvalue_ttl_pb2.PersistRequest, context: Any
     ) -> keyvalue_ttl_pb2.PersistResponse:
         _validate_target(request.namespace, request.key)
-        persisted = await self._store.persist(request.namespace, request.key)
+        persisted = await self._store().persist(request.namespace, request.key)
         if persisted is None:
             raise _not_found(request.namespace, request.key)
         return keyvalue_ttl_pb2.PersistResponse(persisted=persisted)
@@ -211,7 +218,7 @@ class KeyValueScanServicer(keyvalue_scan_pb2_grpc.KeyValueScanInterfaceServicer)
     in order.
     """
 
-    def __init__(self, store: KeyValueScanStore) -> None:
+    def __init__(self, store: Callable[[], KeyValueScanStore]) -> None:
         self._store = store
 
     async def Scan(  # noqa: N802
@@ -220,7 +227,7 @@ class KeyValueScanServicer(keyvalue_scan_pb2_grpc.KeyValueScanInterfaceServicer)
         validate_name("namespace", request.namespace)
         after = decode_cursor(request.cursor)
         sent = 0
-        pairs = self._store.scan(
+        pairs = self._store().scan(
             request.namespace, request.prefix, after, request.keys_only, request.limit
         )
         async for key, value in pairs:
@@ -236,7 +243,7 @@ class KeyValueScanServicer(keyvalue_scan_pb2_grpc.KeyValueScanInterfaceServicer)
     ) -> keyvalue_scan_pb2.CountResponse:
         validate_name("namespace", request.namespace)
         return keyvalue_scan_pb2.CountResponse(
-            count=await self._store.count(request.namespace, request.prefix)
+            count=await self._store().count(request.namespace, request.prefix)
         )
 
 
@@ -244,8 +251,9 @@ def _service_name(module: Any, service: str) -> str:
     return str(module.DESCRIPTOR.services_by_name[service].full_name)
 
 
-def keyvalue_bindings(store: KeyValueStore) -> list[ServiceBinding]:
-    """Bindings for every key-value interface ``store`` implements (basic always)."""
+def keyvalue_bindings(kind: type[St], store: Callable[[], St]) -> list[ServiceBinding]:
+    """Bindings for every key-value interface the store class ``kind`` implements (basic
+    always); ``store()`` returns the store each call is served by."""
     bindings = [
         ServiceBinding(
             keyvalue_basic_pb2_grpc.add_KeyValueBasicInterfaceServicer_to_server,
@@ -253,19 +261,19 @@ def keyvalue_bindings(store: KeyValueStore) -> list[ServiceBinding]:
             _service_name(keyvalue_basic_pb2, "KeyValueBasicInterface"),
         )
     ]
-    if isinstance(store, KeyValueTTLStore):
+    if issubclass(kind, KeyValueTTLStore):
         bindings.append(
             ServiceBinding(
                 keyvalue_ttl_pb2_grpc.add_KeyValueTTLInterfaceServicer_to_server,
-                KeyValueTTLServicer(store),
+                KeyValueTTLServicer(cast(Callable[[], KeyValueTTLStore], store)),
                 _service_name(keyvalue_ttl_pb2, "KeyValueTTLInterface"),
             )
         )
-    if isinstance(store, KeyValueScanStore):
+    if issubclass(kind, KeyValueScanStore):
         bindings.append(
             ServiceBinding(
                 keyvalue_scan_pb2_grpc.add_KeyValueScanInterfaceServicer_to_server,
-                KeyValueScanServicer(store),
+                KeyValueScanServicer(cast(Callable[[], KeyValueScanStore], store)),
                 _service_name(keyvalue_scan_pb2, "KeyValueScanInterface"),
             )
         )

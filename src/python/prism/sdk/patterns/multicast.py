@@ -27,7 +27,7 @@ import enum
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -301,8 +301,8 @@ class MulticastRegistryServicer(pb_grpc.MulticastRegistryInterfaceServicer):
     receiver did not ask to stop, so the status tells it to call Receive again).
     """
 
-    def __init__(self, coordinator: Coordinator) -> None:
-        self.coordinator = coordinator
+    def __init__(self, coordinator: Callable[[], Coordinator]) -> None:
+        self._coordinator = coordinator  # called per request: built after this servicer
         self._receivers: set[Receiver] = set()
         self._draining = False
 
@@ -318,7 +318,7 @@ class MulticastRegistryServicer(pb_grpc.MulticastRegistryInterfaceServicer):
     async def Register(  # noqa: N802 (gRPC method name)
         self, request: pb.RegisterRequest, context: Any
     ) -> pb.RegisterResponse:
-        created = await self.coordinator.register(
+        created = await self._coordinator().register(
             request.namespace, request.identity, dict(request.metadata), request.ttl_seconds
         )
         return pb.RegisterResponse(created=created)
@@ -326,14 +326,14 @@ class MulticastRegistryServicer(pb_grpc.MulticastRegistryInterfaceServicer):
     async def Unregister(  # noqa: N802
         self, request: pb.UnregisterRequest, context: Any
     ) -> pb.UnregisterResponse:
-        removed = await self.coordinator.unregister(request.namespace, request.identity)
+        removed = await self._coordinator().unregister(request.namespace, request.identity)
         return pb.UnregisterResponse(unregistered=removed)
 
     async def Enumerate(  # noqa: N802
         self, request: pb.EnumerateRequest, context: Any
     ) -> AsyncIterator[pb.EnumerateResponse]:
         where = parse_filter(request.filter)
-        pages = self.coordinator.enumerate(request.namespace, where, request.page_size)
+        pages = self._coordinator().enumerate(request.namespace, where, request.page_size)
         async for page in pages:
             yield pb.EnumerateResponse(registrations=[_registration(e) for e in page])
 
@@ -341,7 +341,7 @@ class MulticastRegistryServicer(pb_grpc.MulticastRegistryInterfaceServicer):
         self, request: pb.MulticastRequest, context: Any
     ) -> pb.MulticastResponse:
         where = parse_filter(request.filter)
-        result = await self.coordinator.multicast(
+        result = await self._coordinator().multicast(
             request.namespace, where, request.payload, dict(request.headers)
         )
         return pb.MulticastResponse(
@@ -357,7 +357,7 @@ class MulticastRegistryServicer(pb_grpc.MulticastRegistryInterfaceServicer):
     ) -> AsyncIterator[pb.MulticastMessage]:
         if self._draining:
             raise UnavailableError(DRAINING_MESSAGE)
-        receiver = self.coordinator.receiver(request.namespace, request.identity)
+        receiver = self._coordinator().receiver(request.namespace, request.identity)
         self._receivers.add(receiver)
         try:
             await receiver.start()
@@ -376,8 +376,8 @@ class MulticastRegistryServicer(pb_grpc.MulticastRegistryInterfaceServicer):
             await receiver.close()
 
 
-def multicast_registry_binding(coordinator: Coordinator) -> ServiceBinding:
-    """The binding that serves ``prism.MulticastRegistryInterface`` over ``coordinator``."""
+def multicast_registry_binding(coordinator: Callable[[], Coordinator]) -> ServiceBinding:
+    """The binding that serves ``prism.MulticastRegistryInterface`` over ``coordinator()``."""
     return ServiceBinding(
         pb_grpc.add_MulticastRegistryInterfaceServicer_to_server,
         MulticastRegistryServicer(coordinator),

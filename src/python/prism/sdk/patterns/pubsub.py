@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -113,8 +113,8 @@ class PubSubServicer(pubsub_basic_pb2_grpc.PubSubBasicInterfaceServicer):
     stop: the status tells it to subscribe again (elsewhere, or after Start).
     """
 
-    def __init__(self, broker: PubSubBroker) -> None:
-        self._broker = broker
+    def __init__(self, broker: Callable[[], PubSubBroker]) -> None:
+        self._broker = broker  # called per request: the broker is built after this servicer
         self._streams: dict[_Key, set[LiveStream]] = defaultdict(set)
 
     @property
@@ -133,7 +133,7 @@ class PubSubServicer(pubsub_basic_pb2_grpc.PubSubBasicInterfaceServicer):
         validate_name("namespace", request.namespace)
         validate_name("topic", request.topic)
         validate_value(request.payload)
-        message_id = await self._broker.publish(
+        message_id = await self._broker().publish(
             request.namespace,
             request.topic,
             request.payload,
@@ -154,7 +154,7 @@ class PubSubServicer(pubsub_basic_pb2_grpc.PubSubBasicInterfaceServicer):
             deadline=ack_deadline_seconds(request.ack_deadline_ms),
             max_outstanding=max_outstanding(request.max_outstanding),
         )
-        subscription = self._broker.subscribe(*key, ack_deadline=policy.deadline)
+        subscription = self._broker().subscribe(*key, ack_deadline=policy.deadline)
         stream = LiveStream(subscription, context, policy)
         self._streams[key].add(stream)
         try:
@@ -203,8 +203,8 @@ def _key(
     return (request.namespace, request.topic, request.subscriber_id)
 
 
-def pubsub_binding(broker: PubSubBroker) -> ServiceBinding:
-    """The binding that serves ``prism.PubSubBasicInterface`` over ``broker``."""
+def pubsub_binding(broker: Callable[[], PubSubBroker]) -> ServiceBinding:
+    """The binding that serves ``prism.PubSubBasicInterface`` over ``broker()``."""
     return ServiceBinding(
         pubsub_basic_pb2_grpc.add_PubSubBasicInterfaceServicer_to_server,
         PubSubServicer(broker),

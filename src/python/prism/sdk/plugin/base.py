@@ -19,12 +19,16 @@ S = TypeVar("S", bound=PluginSettings)
 class Plugin(abc.ABC, Generic[S]):
     """Base class for a Prism pattern plugin.
 
-    Subclasses set ``name``, ``version`` and ``settings_class``, implement ``servicers()``,
-    return the pattern objects they serve from ``kv_store()`` / ``pubsub_broker()`` /
-    ``registry()`` (so tools such as prism-loadtest drive any plugin without knowing it), and
-    override the lifecycle hooks they need (connect in ``initialize``, stop background
-    work in ``drain``, close connections in ``stop``). Readiness, health serving, in-flight
-    tracking and the "not started" gate are handled by the SDK around these hooks.
+    Subclasses set ``name``, ``version`` and ``settings_class``, declare what they build from
+    their settings as ``Built`` attributes (store, broker, pool...) and assign them in
+    ``initialize()``, which the runtime runs once the settings are final (after Initialize
+    overrides). ``servicers()`` is called before that, so it binds through callables
+    (``keyvalue_bindings(MyStore, lambda: self.store)``). Built objects that are a
+    ``prism.sdk.backend.Resource`` (a GuardedPool, say) get their health checks registered,
+    are started after initialize() and closed at stop by the SDK. ``kv_store()`` /
+    ``pubsub_broker()`` / ``registry()`` offer the pattern objects to in-process tools such as
+    prism-loadtest. Readiness, health serving, in-flight tracking and the "not started" gate
+    are the SDK's too.
     """
 
     name: ClassVar[str]
@@ -38,7 +42,8 @@ class Plugin(abc.ABC, Generic[S]):
 
     @abc.abstractmethod
     def servicers(self) -> Sequence[ServiceBinding]:
-        """The contract services to serve (called once, before the server starts)."""
+        """The contract services to serve (called once, before the server starts and before
+        initialize(): bind to Built objects through callables)."""
 
     def kv_store(self) -> KeyValueStore | None:
         """The key-value store this plugin serves, for in-process tools (prism-loadtest kv)."""
@@ -57,7 +62,11 @@ class Plugin(abc.ABC, Generic[S]):
         return ()
 
     async def initialize(self) -> None:
-        """Validate settings, open backend connections, register health checks."""
+        """Build the Built attributes from ``self.settings``, final now; runs once.
+
+        A failure fails Initialize (its message names the plugin): raise InvalidArgumentError
+        for a bad combination of settings. Built Resources are started after this returns.
+        """
 
     async def start(self) -> None:
         """Start background work; contract calls are accepted once this returns."""
@@ -75,4 +84,4 @@ class Plugin(abc.ABC, Generic[S]):
         """Called after in-flight calls finished (or the drain timed out): quiesce."""
 
     async def stop(self) -> None:
-        """Release every resource (connections, tasks)."""
+        """Release what is not a built Resource (those are closed after this, by the SDK)."""

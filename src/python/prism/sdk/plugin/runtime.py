@@ -6,6 +6,10 @@ must behave identically, so both drive this one object. It owns the plugin's sta
 drain hooks that end long-lived calls (subscription streams) when Drain begins: such calls
 never finish by themselves, so without the hooks every shutdown with a live subscriber would
 wait the whole drain timeout.
+
+It is also the one place a plugin is built: Initialize applies the overrides, then runs the
+plugin's initialize() once (which assigns its ``Built`` attributes from the final settings),
+then registers, starts and later closes every built ``Resource``.
 """
 
 from __future__ import annotations
@@ -14,13 +18,22 @@ import asyncio
 import enum
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Protocol, runtime_checkable
 
+from prism.sdk.backend import Resource
 from prism.sdk.config import ConfigError, load_settings
-from prism.sdk.errors import FailedPreconditionError, InvalidArgumentError
+from prism.sdk.errors import (
+    FailedPreconditionError,
+    InvalidArgumentError,
+    PermanentError,
+    PrismError,
+    classify,
+    error_for_status,
+)
 from prism.sdk.plugin.base import Plugin
+from prism.sdk.plugin.built import built_objects, forget_built, unbuilt
 
 _log = logging.getLogger(__name__)
 
@@ -67,6 +80,7 @@ class PluginRuntime:
         self._idle.set()
         self._drain_hooks: list[DrainHook] = [plugin.on_drain_start]
         self._settings_listeners: list[Callable[[], None]] = []
+        self._resources: list[Resource] = []  # started by _build, closed by stop
         self.stopped = asyncio.Event()
 
     @property
@@ -123,7 +137,7 @@ class PluginRuntime:
     async def initialize(
         self, overrides: Mapping[str, str] | None = None, instance_name: str = ""
     ) -> None:
-        """Re-load settings with ``overrides`` (if any) and run the plugin's initialize()."""
+        """Re-load settings with ``overrides`` (if any), then build the plugin (see _build)."""
         async with self._lock:
             if self._state is not PluginState.CREATED:
                 raise FailedPreconditionError(
@@ -135,9 +149,40 @@ class PluginRuntime:
                     listener()
             if instance_name:
                 self.instance_name = instance_name
-            await self.plugin.initialize()
+            await self._build()
             self._state = PluginState.INITIALIZED
             _log.info("plugin %s initialized", self.instance_name)
+
+    async def _build(self) -> None:
+        """The plugin's initialize(), then its built Resources registered and started.
+
+        On failure whatever was started is closed and the Built values are dropped, and the
+        error names the plugin; its status is the classified one (INVALID_ARGUMENT and
+        FAILED_PRECONDITION make the proxy give up, UNAVAILABLE makes it retry).
+        """
+        plugin = self.plugin
+        try:
+            await plugin.initialize()
+            missing = unbuilt(plugin)
+            if missing:
+                raise FailedPreconditionError(f"initialize() did not build {', '.join(missing)}")
+            for obj in built_objects(plugin):
+                if isinstance(obj, Resource) and obj not in self._resources:
+                    self._resources.append(obj)
+                    obj.register_health(plugin.health)
+                    await obj.start()
+        except Exception as exc:
+            await self._close_resources(0.0)
+            forget_built(plugin)
+            raise _build_error(plugin, exc) from exc
+
+    async def _close_resources(self, timeout: float) -> None:
+        while self._resources:
+            resource = self._resources.pop()
+            try:
+                await resource.close(timeout)
+            except Exception:
+                _log.exception("plugin %s: closing %r failed", self.instance_name, resource)
 
     def _reload(self, overrides: Mapping[str, str]) -> Any:
         cls = self.plugin.settings_class
@@ -205,8 +250,30 @@ class PluginRuntime:
                 if self._state is not PluginState.CREATED:
                     await self.plugin.stop()
             finally:
+                await self._close_resources(float(self.plugin.settings.drain_timeout))
                 await self.plugin.health.stop()
                 self.plugin.health.set_ready(False)
                 self._state = PluginState.STOPPED
                 self.stopped.set()
                 _log.info("plugin %s stopped", self.instance_name)
+
+
+@asynccontextmanager
+async def started_plugin(plugin: Plugin[Any]) -> AsyncIterator[PluginRuntime]:
+    """``plugin`` built and started in process, without a server (load tool, tests); stopped
+    on the way out. The same runtime path as a served plugin, so nothing is built otherwise."""
+    runtime = PluginRuntime(plugin)
+    await runtime.initialize()
+    try:
+        await runtime.start()
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+def _build_error(plugin: Plugin[Any], exc: Exception) -> PrismError:
+    err = classify(exc, plugin.classifiers())
+    detail = err.message
+    if type(err) is PermanentError and err is not exc:  # not classified: say what it was
+        detail = f"{type(exc).__name__}: {exc}"
+    return error_for_status(err.grpc_status, f"plugin {plugin.name}: initialize failed: {detail}")
