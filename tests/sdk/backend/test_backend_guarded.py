@@ -184,12 +184,12 @@ async def test_no_recheck_while_the_checker_is_not_running() -> None:
     health = HealthChecker(interval=60.0)
     guarded.register_health(health)
     await trip(guarded)
-    assert not guarded._rechecks
+    assert not health._pending
     assert health.report().checks["pool"].message == "not checked yet"
     await guarded.close()
 
 
-async def test_close_cancels_pending_rechecks() -> None:
+async def test_stopping_the_checker_cancels_pending_rechecks() -> None:
     factory = FakeFactory()
     guarded = make(factory)
     health = HealthChecker(interval=60.0)
@@ -197,11 +197,11 @@ async def test_close_cancels_pending_rechecks() -> None:
     await health.start()
     try:
         await trip(guarded)
-        assert guarded._rechecks  # scheduled, not yet run
-        await guarded.close(timeout=0.0)
-        await eventually(lambda: not guarded._rechecks)
-    finally:
+        assert health._pending  # scheduled, not yet run
         await health.stop()
+        await eventually(lambda: not health._pending)
+    finally:
+        await guarded.close(timeout=0.0)
 
 
 async def test_pool_exhausted_reaches_the_caller() -> None:

@@ -8,7 +8,6 @@ with UNAVAILABLE instead of queueing in the client's reconnect buffer.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -18,7 +17,7 @@ from nats.aio.client import Client
 
 from prism.sdk.errors import PrismError, UnavailableError, reraise_classified
 from prism.sdk.health import CheckOutcome, HealthChecker
-from prism.sdk.resilience import BreakerState, CircuitBreaker
+from prism.sdk.resilience import CircuitBreaker
 
 T = TypeVar("T")
 
@@ -56,7 +55,6 @@ class NatsBackend:
             "nats", open_seconds=breaker_open_seconds, classifiers=self.classifiers
         )
         self._client: Client | None = None
-        self._rechecks: set[asyncio.Task[object]] = set()
 
     async def start(self) -> None:
         """Connect (failing the start if NATS is down: the plugin cannot serve without it)."""
@@ -100,14 +98,8 @@ class NatsBackend:
             await self.run(lambda client: client.flush(timeout=1))
             return None
 
-        def recheck(name: str, old: BreakerState, new: BreakerState) -> None:
-            if health.running:
-                task = asyncio.get_running_loop().create_task(health.run_checks())
-                self._rechecks.add(task)
-                task.add_done_callback(self._rechecks.discard)
-
         health.register("nats", ping)
-        self.breaker.add_listener(recheck)
+        self.breaker.add_listener(health.recheck_soon)  # an outage shows at once
 
 
 __all__ = ["CLASSIFIERS", "NatsBackend", "classify_nats"]

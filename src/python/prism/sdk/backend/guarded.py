@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from prism.sdk.backend.resource import Resource
 from prism.sdk.backend.settings import GuardedPoolSettings
 from prism.sdk.errors import Classifier, PoolExhaustedError, reraise_classified
 from prism.sdk.health import CheckOutcome, HealthChecker, HealthStatus
 from prism.sdk.pool import ConnectionFactory, Pool, pool_busy_check
-from prism.sdk.resilience import BreakerState, CircuitBreaker
+from prism.sdk.resilience import CircuitBreaker
 
 C = TypeVar("C")
 T = TypeVar("T")
@@ -42,16 +41,13 @@ class GuardedPool(Resource, Generic[C]):
             open_s = settings.breaker_open_seconds
             breaker = CircuitBreaker(name, open_seconds=open_s, classifiers=self.classifiers)
         self.breaker = breaker
-        self._rechecks: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
         """Start the pool (it begins opening ``pool_min_idle`` connections)."""
         await self.pool.start()
 
     async def close(self, timeout: float | None = None) -> None:
-        """Close the pool (waiting up to ``timeout`` for lent connections); drop re-checks."""
-        for task in list(self._rechecks):
-            task.cancel()
+        """Close the pool (waiting up to ``timeout`` for lent connections)."""
         await self.pool.close(timeout=timeout)
 
     async def run(self, fn: Callable[[C], Awaitable[T]]) -> T:
@@ -90,12 +86,6 @@ class GuardedPool(Resource, Generic[C]):
                 return CheckOutcome(HealthStatus.DEGRADED, f"ping skipped: {exc.message}")
             return None if ok else CheckOutcome(HealthStatus.UNHEALTHY, "validation failed")
 
-        def recheck(name: str, old: BreakerState, new: BreakerState) -> None:
-            if health.running:
-                task = asyncio.get_running_loop().create_task(health.run_checks())
-                self._rechecks.add(task)
-                task.add_done_callback(self._rechecks.discard)
-
         health.register(check or self.name, ping)
         health.register(pool_check, pool_busy_check(self.pool, busy_threshold), critical=False)
-        self.breaker.add_listener(recheck)
+        self.breaker.add_listener(health.recheck_soon)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,7 +78,7 @@ class HealthChecker:
         self._ready = False
         self._live = True
         self._task: asyncio.Task[None] | None = None
-        self._pending: set[asyncio.Task[CheckResult]] = set()
+        self._pending: set[asyncio.Task[Any]] = set()  # cancelled by stop()
 
     @property
     def interval(self) -> float:
@@ -108,9 +108,18 @@ class HealthChecker:
         )
         self._publish()
         if self.running:
-            task = asyncio.get_running_loop().create_task(self._run_one(check))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            self._spawn(self._run_one(check))
+
+    def recheck_soon(self, *_: object) -> None:
+        """Run every check now, in the background, if the loop runs. A circuit breaker
+        listener (any arguments): an outage or recovery shows at once, not an interval later."""
+        if self.running:
+            self._spawn(self.run_checks())
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     def unregister(self, name: str) -> bool:
         """Remove a check; returns whether it existed."""
