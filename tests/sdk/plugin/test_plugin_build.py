@@ -77,7 +77,6 @@ class Store(Resource):
 
 class BuildKV(Plugin[BuildSettings]):
     name = "buildkv"
-    settings_class = BuildSettings
     store = Built[Store]()
 
     def __init__(self, settings: BuildSettings) -> None:
@@ -100,6 +99,10 @@ class BuildKV(Plugin[BuildSettings]):
         if fail != "forget":
             self.store = Store(self.settings.capacity, self.events, fail_start=fail == "start")
         self.events.append("initialize")
+
+
+def test_the_settings_class_is_the_one_in_plugin_generic() -> None:
+    assert BuildKV.settings_class is BuildSettings
 
 
 def make(**overrides: object) -> BuildKV:

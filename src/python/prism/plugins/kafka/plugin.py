@@ -16,7 +16,6 @@ from prism.sdk.server import ServiceBinding
 class KafkaPlugin(Plugin[KafkaSettings]):
     name: ClassVar[str] = "kafka"
     version: ClassVar[str] = "0.1.0"
-    settings_class: ClassVar[type[KafkaSettings]] = KafkaSettings
     broker = Built[KafkaBroker]()  # a Resource: health checks, start and close are the SDK's
 
     def pubsub_broker(self) -> KafkaBroker:

@@ -22,7 +22,6 @@ class MemStoreSettings(PluginSettings):
 class MemStorePlugin(Plugin[MemStoreSettings]):
     name: ClassVar[str] = "memstore"
     version: ClassVar[str] = "0.1.0"
-    settings_class: ClassVar[type[MemStoreSettings]] = MemStoreSettings
     store = Built[MemStore]()
 
     def kv_store(self) -> MemStore:

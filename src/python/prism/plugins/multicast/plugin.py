@@ -21,7 +21,6 @@ CLASSIFIERS: tuple[Classifier, ...] = (*REDIS_CLASSIFIERS, *NATS_CLASSIFIERS)
 class MulticastPlugin(Plugin[MulticastSettings]):
     name: ClassVar[str] = "multicast"
     version: ClassVar[str] = "0.1.0"
-    settings_class: ClassVar[type[MulticastSettings]] = MulticastSettings
     slots = Built[Slots]()  # a Resource: health checks, start and close are the SDK's
 
     def registry(self) -> Coordinator:

@@ -18,7 +18,6 @@ from prism.sdk.server import ServiceBinding
 class RedisPlugin(Plugin[RedisSettings]):
     name: ClassVar[str] = "redis"
     version: ClassVar[str] = "0.1.0"
-    settings_class: ClassVar[type[RedisSettings]] = RedisSettings
     # The backend is a GuardedPool: "redis" pings (critical), "pool" is DEGRADED above 90%
     # busy, breaker changes re-check; the SDK starts and closes it.
     backend, store, broker = Built[Backend](), Built[RedisStore](), Built[RedisBroker]()

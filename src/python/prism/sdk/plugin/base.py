@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import Sequence
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
 from prism.sdk.config import PluginSettings
 from prism.sdk.errors import Classifier
@@ -19,9 +19,9 @@ S = TypeVar("S", bound=PluginSettings)
 class Plugin(abc.ABC, Generic[S]):
     """Base class for a Prism pattern plugin.
 
-    Subclasses set ``name``, ``version`` and ``settings_class``, declare what they build from
-    their settings as ``Built`` attributes (store, broker, pool...) and assign them in
-    ``initialize()``, which the runtime runs once the settings are final (after Initialize
+    Subclasses set ``name`` and ``version`` (``settings_class`` is the ``S`` of ``Plugin[S]``),
+    declare what they build from their settings as ``Built`` attributes (store, broker,
+    pool...) and assign them in ``initialize()``, which the runtime runs once the settings are final (after Initialize
     overrides). ``servicers()`` is called before that, so it binds through callables
     (``keyvalue_bindings(MyStore, lambda: self.store)``). Built objects that are a
     ``prism.sdk.backend.Resource`` (a GuardedPool, say) get their health checks registered,
@@ -34,6 +34,14 @@ class Plugin(abc.ABC, Generic[S]):
     name: ClassVar[str]
     version: ClassVar[str] = "0.0.0"
     settings_class: ClassVar[type[PluginSettings]] = PluginSettings
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "settings_class" not in vars(cls):  # one fact: the class in Plugin[MySettings]
+            for base in getattr(cls, "__orig_bases__", ()):
+                args = get_args(base)
+                if get_origin(base) is Plugin and args and isinstance(args[0], type):
+                    cls.settings_class = args[0]
 
     def __init__(self, settings: S) -> None:
         self.settings: S = settings
