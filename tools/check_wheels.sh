@@ -2,9 +2,11 @@
 # Install each plugin wheel into a fresh venv next to the prism-sdk wheel (third-party versions
 # pinned by constraints.txt), start its server, and ask it grpc.health.v1 Check.
 #
-# usage: tools/check_wheels.sh [PLUGIN ...]     (default: memstore redis kafka; run after
-#        `./pants package ::`). The Redis and Kafka servers get a real Redis / Kafka broker
-#        from tools/redis.sh and tools/kafka.sh, so their health is SERVING, not just an answer.
+# usage: tools/check_wheels.sh [PLUGIN ...]     (default: every plugin folder, one with a
+#        __main__.py, as ./prism finds them; run after `./pants package ::`). A plugin that
+#        needs a server has tests/plugins/<name>/servers.sh: `start DIR` starts a real one and
+#        prints the plugin's settings (KEY=VALUE lines), `stop DIR` stops it, so its health is
+#        SERVING, not just an answer. Other plugin wheels it requires come from dist/.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -12,33 +14,37 @@ log() { echo "[check_wheels] $*" >&2; }
 python="$(command -v python3.11 || command -v python3)"
 work="$(mktemp -d)"
 pids=()
+hooks=()  # "servers.sh|DIR" of every server started
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  [[ -d "$work/redis" ]] && bash tools/redis.sh stop "$work/redis" >/dev/null 2>&1 || true
-  [[ -d "$work/kafka" ]] && bash tools/kafka.sh stop "$work/kafka" >/dev/null 2>&1 || true
+  for hook in "${hooks[@]}"; do bash "${hook%%|*}" stop "${hook##*|}" >/dev/null 2>&1 || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 sdk_wheel="$(ls dist/prism_sdk-*.whl)"
 plugins=("$@")
-[[ ${#plugins[@]} -gt 0 ]] || plugins=(memstore redis kafka)
+if [[ ${#plugins[@]} -eq 0 ]]; then
+  for main in src/python/prism/plugins/*/__main__.py; do
+    [[ -e "$main" ]] && plugins+=("$(basename "$(dirname "$main")")")
+  done
+fi
 for plugin in "${plugins[@]}"; do
   wheel="$(ls dist/prism_plugin_"$plugin"-*.whl)"
   venv="$work/venv-$plugin"
   log "$plugin: fresh venv with $(basename "$sdk_wheel") + $(basename "$wheel")"
   "$python" -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -c constraints.txt \
-    "$sdk_wheel" "$wheel"
+    --find-links dist "$sdk_wheel" "$wheel"
   env=()
-  case "$plugin" in
-    redis)
-      mkdir -p "$work/redis"
-      env+=("PRISM_REDIS_ADDR=127.0.0.1:$(bash tools/redis.sh start "$work/redis")") ;;
-    kafka)
-      mkdir -p "$work/kafka"
-      env+=("PRISM_KAFKA_BOOTSTRAP_SERVERS=$(bash tools/kafka.sh start "$work/kafka")") ;;
-  esac
+  servers="tests/plugins/$plugin/servers.sh"
+  if [[ -f "$servers" ]]; then
+    mkdir -p "$work/servers-$plugin"
+    hooks+=("$servers|$work/servers-$plugin")
+    settings="$(bash "$servers" start "$work/servers-$plugin")"
+    mapfile -t env <<<"$settings"
+    log "$plugin: $servers start -> ${env[*]}"
+  fi
   out="$work/$plugin.out"
   env "${env[@]}" "$venv/bin/prism-plugin-$plugin" --port 0 >"$out" 2>"$work/$plugin.err" &
   pids+=("$!")

@@ -1,14 +1,14 @@
-"""Load smoke with ghz against a real `prism up`: the memo's command as written, and every suite.
+"""Load smoke with ghz against a real `prism up`: the memo's command as written, and the
+gateway-level suites (health; lifecycle straight at a plugin).
 
 One gateway serves the whole module, on port 8980 as the memo's command expects (namespace
-``default`` on MemStore as plain ``./prism up`` has, plus ``events`` on a real Redis for the
-pub/sub suites). ghz comes from ``tools/ghz.sh install`` (pinned version); if it cannot be
-installed the test fails.
+``default`` on MemStore as plain ``./prism up`` has). Each plugin's suites run from its own test
+folder (``load.ghz_suites``). ghz comes from ``tools/ghz.sh install`` (pinned version); if it
+cannot be installed the test fails.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
@@ -19,11 +19,10 @@ from pathlib import Path
 
 import pytest
 from load.ghz_report import failures
+from load.ghz_suites import ghz_path, run_suites
 
 from proxy.gateway import Gateway
-from services.servers import RedisServer, shared_redis, tools_dir
 
-SUITES_DIR = Path(__file__).resolve().parent / "ghz"
 MEMO_PORT = 8980
 pytestmark = pytest.mark.timeout(600)
 
@@ -42,26 +41,14 @@ MEMO_COMMAND_CI = MEMO_COMMAND.replace("--duration 60s", "--duration 5s")
 GHZ_STOP_ARTIFACTS = ("use of closed network connection", "the client connection is closing")
 
 
+GATEWAY_CONFIG = "namespaces:\n  default:\n    plugin: memstore\n"
+GATEWAY_SUITES = ["health_check", "lifecycle_health_check"]
+
+
 @pytest.fixture(scope="module")
 def ghz() -> str:
     """Path of the pinned ghz; building it is allowed to take minutes, failing is an error."""
-    proc = subprocess.run(
-        ["bash", str(tools_dir() / "ghz.sh"), "install"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert proc.returncode == 0, f"tools/ghz.sh install failed:\n{proc.stderr[-3000:]}"
-    path = proc.stdout.strip().splitlines()[-1]
-    assert os.access(path, os.X_OK), path
-    return path
-
-
-@pytest.fixture(scope="module")
-def redis_srv() -> Iterator[RedisServer]:
-    with shared_redis() as server:
-        yield server
+    return ghz_path()
 
 
 def _port_taken(port: int) -> bool:
@@ -74,14 +61,13 @@ def _port_taken(port: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def gateway(redis_srv: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    """`prism up --config tests/load/ghz/prism.yaml` on 127.0.0.1:8980 (Redis address filled in)."""
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """`prism up` with ``default`` on MemStore, on 127.0.0.1:8980."""
     assert not _port_taken(MEMO_PORT), (
         f"port {MEMO_PORT} is taken (a `./prism up` running?): the memo's command targets "
         f"localhost:{MEMO_PORT}, so this test needs that port free"
     )
-    config = (SUITES_DIR / "prism.yaml").read_text().replace("127.0.0.1:6379", redis_srv.addr)
-    gw = Gateway(config, tmp_path_factory.mktemp("ghz-gateway")).start(port=MEMO_PORT)
+    gw = Gateway(GATEWAY_CONFIG, tmp_path_factory.mktemp("ghz-gateway")).start(port=MEMO_PORT)
     try:
         yield gw
     finally:
@@ -132,43 +118,10 @@ def test_memo_command_as_written(ghz: str, gateway: Gateway) -> None:
     assert 450 <= count <= 505, count
 
 
-def test_every_suite(ghz: str, gateway: Gateway, plugin_addr: str, tmp_path: Path) -> None:
-    """tests/load/ghz/run.sh runs every suite (1 s each): all calls succeed, three report formats."""
-    suites = sorted(
-        p.stem
-        for p in SUITES_DIR.glob("*.json")
-        if p.stem != "seed" and not p.stem.endswith(("_feed", "_seed"))
-    )
-    reports = tmp_path / "reports"
-    env = dict(
-        os.environ,
-        PRISM_GHZ_REPORTS=str(reports),
-        PRISM_GHZ_DURATION="1s",
-        PRISM_TOOLS_DIR=str(tools_dir()),
-        PRISM_PYTHON=sys.executable,
-    )
-    proc = subprocess.run(
-        ["bash", str(SUITES_DIR / "run.sh"), "--addr", gateway.addr, "--plugin-addr", plugin_addr],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        check=False,
-    )
-    print(proc.stdout)
-    assert proc.returncode == 0, f"run.sh failed:\n{proc.stdout}\n{proc.stderr[-3000:]}"
-    for suite in suites:
-        report = json.loads((reports / f"{suite}.json").read_text())
-        assert report["count"] > 0, suite
-        assert not failures(report), (suite, failures(report))
-        assert f"prism {suite}" == report["name"]
-        rows = (reports / f"{suite}.csv").read_text().strip().splitlines()
-        assert rows[0] == "duration (ms),status,error" and len(rows) == report["count"] + 1, suite
-        assert "<html>" in (reports / f"{suite}.html").read_text(), suite
-        line = next(line for line in proc.stdout.splitlines() if line.startswith(f"{suite} "))
-        assert re.search(r"p50=\S+ p95=\S+ p99=", line), line
-    subscribe = json.loads((reports / "pubsub_subscribe.json").read_text())
-    assert set(subscribe["statusCodeDistribution"]) == {"Canceled"}  # ended by ghz, 1 message in
+def test_gateway_suites(ghz: str, gateway: Gateway, plugin_addr: str, tmp_path: Path) -> None:
+    """run.sh runs the gateway-level suites (1 s each): all calls succeed, three report formats."""
+    args = ["--addr", gateway.addr, "--plugin-addr", plugin_addr, *GATEWAY_SUITES]
+    run_suites(args, GATEWAY_SUITES, tmp_path / "reports")
 
 
 def test_client_cancel_counts_only_for_tagged_suites() -> None:

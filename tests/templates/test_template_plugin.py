@@ -20,7 +20,10 @@ PLUGIN_FILES = ["BUILD", "__init__.py", "__main__.py", "backend.py", "plugin.py"
 
 
 def _test_files(name: str) -> list[str]:
-    return ["BUILD", "__init__.py", f"test_{name}_conformance.py"]
+    return ["BUILD", "__init__.py", f"test_{name}_conformance.py", f"test_{name}_ghz.py"]
+
+
+GHZ_FILES = ["prism.yaml", "suites"]
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +51,7 @@ def test_generates_the_plugin_and_its_tests(generated: Path, name: str) -> None:
     plugin = generated / "src/python/prism/plugins" / name
     assert _files(plugin) == sorted(PLUGIN_FILES)
     assert _files(generated / "tests/plugins" / name) == sorted(_test_files(name))
+    assert _files(generated / "tests/plugins" / name / "ghz") == GHZ_FILES
     # No answers file or anything else outside the two folders.
     assert sorted(p.name for p in generated.iterdir()) == ["pytest.ini", "src", "tests"]
     assert not (generated / "src/python/prism/__init__.py").exists(), "namespace package"
@@ -60,7 +64,9 @@ def test_names_env_prefix_and_build_targets(generated: Path) -> None:
     assert "class KvGenPlugin(Plugin[KvGenSettings]):" in (plugin / "plugin.py").read_text()
     build = (plugin / "BUILD").read_text()
     assert re.search(r'prism_plugin\(\s*name="kv_gen",\s*description="Prism kv_gen plugin', build)
-    assert (generated / "tests/plugins/kv_gen/BUILD").read_text().strip() == "python_tests()"
+    tests_build = (generated / "tests/plugins/kv_gen/BUILD").read_text()
+    assert 'files(name="ghz", sources=["ghz/*"])' in tests_build
+    assert 'python_tests(dependencies=[":ghz", "src/python/prism/plugins/kv_gen"])' in tests_build
     assert "BACKEND CLIENT" in (plugin / "backend.py").read_text()
     assert "tests/load/ghz/run.sh --addr" in (plugin / "__init__.py").read_text()
 
@@ -71,7 +77,7 @@ def _python_files(root: Path) -> list[Path]:
 
 def test_generated_python_compiles(generated: Path) -> None:
     files = _python_files(generated)
-    assert len(files) == 2 * (5 + 2)
+    assert len(files) == 2 * (5 + 3)
     for path in files:
         compile(path.read_text(), str(path), "exec")
 
@@ -103,6 +109,14 @@ def test_generated_python_is_ruff_clean(generated: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _repo_root() -> Path:
+    """The checkout (or Pants sandbox) this test runs from: the folder holding tools/ghz.sh."""
+    for folder in [Path.cwd(), *Path(__file__).resolve().parents]:
+        if (folder / "tools" / "ghz.sh").is_file():
+            return folder
+    raise RuntimeError(f"tools/ghz.sh not found above {__file__} or in {Path.cwd()}")
+
+
 def _pythonpath(root: Path) -> str:
     paths = [root / "src/python", root / "tests"]
     paths += [Path(p).resolve() for p in sys.path if p]
@@ -119,7 +133,8 @@ def test_generated_conformance_tests_pass(generated: Path, kind: str) -> None:
     }
     env.update(PYTHONPATH=_pythonpath(generated), PYTHONDONTWRITEBYTECODE="1")
     command = [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider"]
-    command += ["-c", str(generated / "pytest.ini"), str(generated / "tests/plugins" / name)]
+    tests = generated / "tests/plugins" / name
+    command += ["-c", str(generated / "pytest.ini"), str(tests / f"test_{name}_conformance.py")]
     result = subprocess.run(
         command, cwd=generated, env=env, capture_output=True, text=True, timeout=240
     )
@@ -155,9 +170,42 @@ def test_prism_loadtest_drives_the_generated_plugin_with_no_edit(
     assert "Success Rate:     100.00%" in result.stdout
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_generated_ghz_suite_runs_green_through_the_gateway(generated: Path, kind: str) -> None:
+    """With no edit: the plugin's ghz/prism.yaml and ghz/suites, found by folder, run through
+    `prism up` (the generated test_<name>_ghz.py, in a pytest subprocess)."""
+    name = KINDS[kind]
+    tests = generated / "tests/plugins" / name
+    suites = (tests / "ghz/suites").read_text()
+    expected = ["kv_set", "kv_get", "scan_scan"] if kind == "keyvalue" else ["pubsub_subscribe"]
+    assert all(suite in suites.split() for suite in expected), suites
+    namespace = "default" if kind == "keyvalue" else "events"
+    config = (tests / "ghz/prism.yaml").read_text()
+    assert f"  {namespace}:\n    plugin: {name}\n" in config, config
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST_", "COV_CORE_", "PRISM_GHZ_")) and k != "PYTHONPATH"
+    }
+    # tools/ (ghz.sh) is beside this test's sources, not in the generated root.
+    env.update(PYTHONPATH=_pythonpath(generated), PRISM_REPO_ROOT=str(_repo_root()))
+    env.update(PYTHONDONTWRITEBYTECODE="1")
+    command = [sys.executable, "-m", "pytest", "-v", "-s", "-p", "no:cacheprovider"]
+    command += ["-c", str(generated / "pytest.ini"), str(tests / f"test_{name}_ghz.py")]
+    result = subprocess.run(
+        command, cwd=generated, env=env, capture_output=True, text=True, timeout=280
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    summary = output.strip().splitlines()[-1]
+    assert re.search(r"\b1 passed", summary) and not re.search(r"failed|error|skip", summary)
+    for suite in expected:  # run.sh's summary line of each suite
+        assert re.search(rf"\b{suite} +count=\d+ .*codes=", output), output
+
+
 def test_template_files_are_invisible_to_pants_and_python_tools(plugin_template: Path) -> None:
     files = [p for p in (plugin_template / "template").rglob("*") if p.is_file()]
-    assert len(files) == len(PLUGIN_FILES) + 3
+    assert len(files) == len(PLUGIN_FILES) + 4 + len(GHZ_FILES)
     for path in files:
         assert path.name.endswith(".jinja"), f"{path} would be read as source, not template"
         assert not re.fullmatch(r"BUILD(\..*)?", path.name), f"Pants would read {path}"

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Run the ghz suites against a running gateway; each writes a JSON, CSV and HTML report.
 #
-#   ./prism up --config tests/load/ghz/prism.yaml      # in another terminal
-#   tests/load/ghz/run.sh                              # every gateway suite
-#   tests/load/ghz/run.sh --addr 127.0.0.1:9000 kv_set kv_get   # plain `./prism up` (no pubsub)
+#   ./prism up --config tests/plugins/NAME/ghz/prism.yaml    # in another terminal
+#   tests/load/ghz/run.sh --plugin NAME     # the suites tests/plugins/NAME/ghz/suites lists
+#   tests/load/ghz/run.sh --addr 127.0.0.1:9000 kv_set kv_get   # plain `./prism up` (MemStore)
 #   tests/load/ghz/run.sh --plugin-addr 127.0.0.1:9300 lifecycle_health_check
+#   tests/load/ghz/run.sh                   # every suite (a gateway serving every namespace)
 #
+# A plugin's test folder gets its suites by holding ghz/prism.yaml (namespaces on the plugin)
+# and ghz/suites (suite names; --plugin also takes that ghz folder's path); no list here.
 # A suite is a ghz JSON config next to this script (server reflection, no .proto needed).
 # lifecycle_* suites call a plugin directly (the proxy does not route LifecycleInterface):
 # they run only with --plugin-addr (e.g. `./prism serve memstore --port 9300`). Suites that
@@ -22,16 +25,25 @@ TOOLS=${PRISM_TOOLS_DIR:-$ROOT/tools}
 ADDR=${PRISM_ADDR:-127.0.0.1:8980}
 PLUGIN_ADDR=${PRISM_PLUGIN_ADDR:-}
 REPORTS=${PRISM_GHZ_REPORTS:-$ROOT/reports/ghz}
+PLUGIN=
 
 while [ $# -gt 0 ]; do
   case $1 in
     --addr) ADDR=$2; shift 2 ;;
     --plugin-addr) PLUGIN_ADDR=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    --plugin) PLUGIN=$2; shift 2 ;;
+    -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) break ;;
   esac
 done
 SUITES=("$@")
+if [ -n "$PLUGIN" ] && [ ${#SUITES[@]} -eq 0 ]; then
+  dir=$PLUGIN
+  [[ $dir == */* ]] || dir=$ROOT/tests/plugins/$PLUGIN/ghz
+  [ -f "$dir/suites" ] || { echo "run.sh: no suites file $dir/suites" >&2; exit 2; }
+  read -r -a SUITES <<<"$(sed 's/#.*//' "$dir/suites" | tr '\n' ' ')"
+  [ ${#SUITES[@]} -gt 0 ] || { echo "run.sh: $dir/suites lists no suite" >&2; exit 2; }
+fi
 if [ ${#SUITES[@]} -eq 0 ]; then
   for cfg in "$HERE"/*.json; do
     suite=$(basename "$cfg" .json)

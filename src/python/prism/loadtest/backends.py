@@ -1,12 +1,14 @@
-"""Open a plugin's pattern object by plugin name: its key-value store, pub/sub broker, or the
-multicast registry coordinator over the slots the command-line addresses pick.
+"""Open a plugin's pattern object by plugin name: its key-value store, pub/sub broker, or
+multicast registry coordinator (for the registry over the slots the command-line addresses
+pick).
 
 Why through the plugin class (not the store class alone): the SDK builds a plugin from its
 settings (its ``initialize()``: pools, breakers, producers) and starts it the same way here
 (``started_plugin``) as for the server, so the load test exercises exactly what the served
 plugin runs — minus gRPC. The plugin is found like the
 gateway finds it (``prism.sdk.plugin.discovery``: a plugin folder or an installed plugin wheel)
-and offers its objects through the typed ``Plugin.kv_store()`` / ``pubsub_broker()``, so a new
+and offers its objects through the typed ``Plugin.kv_store()`` / ``pubsub_broker()`` /
+``registry()``, so a new
 plugin is load-tested with no edit here. Settings load the usual way (``load_settings``: the
 plugin's ``PRISM_<NAME>_*`` environment, then ``--set KEY=VALUE`` on top).
 """
@@ -21,9 +23,16 @@ from typing import Any
 from prism.sdk.config import load_settings, settings_summary
 from prism.sdk.errors import Classifier
 from prism.sdk.plugin import Plugin, started_plugin
-from prism.sdk.plugin.discovery import PluginNotFound, load_plugin_class
+from prism.sdk.plugin.discovery import PluginNotFound, load_plugin_class, plugin_modules
 
-__all__ = ["Opened", "open_kv", "open_pubsub", "open_registry", "registry_slots"]
+__all__ = [
+    "Opened",
+    "open_kv",
+    "open_pubsub",
+    "open_registry",
+    "registry_plugin",
+    "registry_settings",
+]
 
 
 @dataclass(frozen=True)
@@ -68,9 +77,7 @@ async def open_pubsub(
         yield _opened(name, plugin.pubsub_broker(), "pub/sub broker", plugin)
 
 
-def registry_slots(
-    *, redis_addr: str | None, nats_servers: str | None, messaging: bool
-) -> tuple[str, str]:
+def _slots(*, redis_addr: str | None, nats_servers: str | None, messaging: bool) -> tuple[str, str]:
     """(registry slot, messaging slot) for the given addresses.
 
     The registry is Redis when an address is given, else MemStore. Messaging (only for runs
@@ -85,28 +92,45 @@ def registry_slots(
     return registry, "redis" if redis_addr else "inprocess"
 
 
-@asynccontextmanager
-async def open_registry(
-    *, redis_addr: str | None = None, nats_servers: str | None = None, messaging: bool = True
-) -> AsyncIterator[Opened]:
-    """The multicast registry ``Coordinator`` the multicast plugin would serve, started."""
-    from prism.plugins.multicast import build_coordinator
-    from prism.plugins.multicast.plugin import CLASSIFIERS
-
-    registry, messaging_slot = registry_slots(
+def registry_settings(
+    *, redis_addr: str | None, nats_servers: str | None, messaging: bool
+) -> dict[str, str]:
+    """The registry plugin's settings that ``--redis-addr`` / ``--nats-servers`` stand for."""
+    registry, messaging_slot = _slots(
         redis_addr=redis_addr, nats_servers=nats_servers, messaging=messaging
     )
-    settings: dict[str, Any] = {}
+    settings = {"registry": registry, "messaging": messaging_slot}
     if redis_addr:
         settings["redis_addr"] = redis_addr
-    if messaging_slot == "nats":
+    if messaging_slot == "nats" and nats_servers:
         settings["nats_servers"] = nats_servers
-    slots = await build_coordinator(registry, messaging_slot, **settings)
-    try:
-        yield Opened(
-            slots.coordinator,
-            CLASSIFIERS,
-            {"registry": registry, "messaging": messaging_slot, **settings},
-        )
-    finally:
-        await slots.close()
+    return settings
+
+
+def registry_plugin() -> str:
+    """The name of the one plugin found that serves a registry (overrides ``registry()``).
+
+    Why not a default name: the load tool names no plugin; with several registry plugins
+    installed the user picks one with ``--plugin``.
+    """
+    found = []
+    for name in plugin_modules():
+        try:
+            cls = load_plugin_class(name)
+        except (ImportError, PluginNotFound):
+            continue  # a plugin whose requirements are not installed here serves nothing
+        if cls.registry is not Plugin.registry:
+            found.append(name)
+    if len(found) != 1:
+        which = ", ".join(found) or "none found"
+        raise ValueError(f"pick the registry plugin with --plugin (registry plugins: {which})")
+    return found[0]
+
+
+@asynccontextmanager
+async def open_registry(
+    name: str, settings: Mapping[str, str] | None = None
+) -> AsyncIterator[Opened]:
+    """The multicast registry ``Coordinator`` of plugin ``name`` (settings on top), started."""
+    async with _plugin(name, settings) as plugin:
+        yield _opened(name, plugin.registry(), "multicast registry", plugin)

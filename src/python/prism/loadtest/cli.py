@@ -19,7 +19,14 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from prism.loadtest.backends import Opened, open_kv, open_pubsub, open_registry
+from prism.loadtest.backends import (
+    Opened,
+    open_kv,
+    open_pubsub,
+    open_registry,
+    registry_plugin,
+    registry_settings,
+)
 from prism.loadtest.kv import KvScenario
 from prism.loadtest.profiles import Profile, constant, ramp, spike
 from prism.loadtest.pubsub import PubSubScenario
@@ -70,10 +77,11 @@ def _setting(text: str) -> tuple[str, str]:
     return key, value
 
 
-def _plugin_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--plugin", required=True, help="plugin name (any plugin folder or installed plugin)"
-    )
+def _plugin_args(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    text = "plugin name (any plugin folder or installed plugin)"
+    if not required:
+        text += "; default: the one plugin found that serves a registry"
+    p.add_argument("--plugin", required=required, default=None, help=text)
     p.add_argument(
         "--set",
         dest="settings",
@@ -120,6 +128,7 @@ MIX_DEFAULTS = {"register": 50.0, "enumerate": 30.0, "multicast": 20.0}
 
 
 def _registry(p: argparse.ArgumentParser, name: str) -> None:
+    _plugin_args(p, required=False)
     r = p.add_argument_group("multicast registry")
     r.add_argument("--redis-addr", default=None, help="HOST:PORT of the Redis slot(s)")
     r.add_argument("--identities", type=int, default=1000, help="identity pool (default 1000)")
@@ -169,8 +178,9 @@ def make_profile(args: argparse.Namespace) -> Profile:
     return spike(args.rate, spike_rate, at, args.spike_for, args.duration)
 
 
-def _backend_name(opened: Opened) -> str:
-    return f"{opened.settings['registry']} registry, {opened.settings['messaging']} messaging"
+def _backend_name(plugin: str, opened: Opened) -> str:
+    slots = opened.settings
+    return f"{plugin} ({slots.get('registry')} registry, {slots.get('messaging')} messaging)"
 
 
 def _say(text: str) -> None:
@@ -204,11 +214,13 @@ async def _run(
     registry = args.scenario in REGISTRY_COMMANDS
     if registry:
         mix = _mix(args)
-        opener = open_registry(
+        slots = registry_settings(
             redis_addr=args.redis_addr,
             nats_servers=args.nats_servers,
             messaging=mix.get("multicast", 0.0) > 0,
         )
+        args.plugin = args.plugin or registry_plugin()
+        opener = open_registry(args.plugin, {**slots, **dict(args.settings)})
     elif args.scenario == "kv":
         opener = open_kv(args.plugin, dict(args.settings))
     else:
@@ -261,7 +273,7 @@ async def _run(
     return build_report(
         result,
         scenario=args.scenario,
-        plugin=_backend_name(opened) if registry else args.plugin,
+        plugin=_backend_name(args.plugin, opened) if registry else args.plugin,
         command=command,
         concurrency=args.concurrency,
         custom=custom,

@@ -1,7 +1,7 @@
 """The multicast registry scenarios: register, enumerate, multicast, or a mix, on the Coordinator.
 
-They drive ``prism.sdk.patterns.Coordinator`` (built by ``prism.plugins.multicast`` from the
-same slots the plugin serves) directly: pattern logic plus backends, no gRPC (MEMO-013's
+They drive ``prism.sdk.patterns.Coordinator`` (the one a registry plugin serves, from its
+``Plugin.registry()``) directly: pattern logic plus backends, no gRPC (MEMO-013's
 pattern tier). Identities ``id-000000`` ... live in a namespace of the run's own, each in one of
 ``groups`` groups (metadata ``group``); enumerate and multicast target one group per call.
 

@@ -1,6 +1,7 @@
-"""The multicast registry scenarios in process (MemStore registry, in-process messaging).
+"""prism-loadtest's registry scenarios on this plugin in process (MemStore registry, in-process
+messaging); the tool finds the plugin as the one serving a registry.
 
-Real backends: test_loadtest_registry_servers.py and test_launcher.py. Runs here last 1 s (the
+Real backends: test_multicast_loadtest_servers.py and tests/loadtest/test_launcher.py. Runs here last 1 s (the
 memo's runs last 60 s; the figures do not matter here, the accounting does).
 """
 
@@ -11,8 +12,8 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
-
 from loadtest.appendix_b import appendix_b_block
+
 from prism.loadtest.cli import build_parser, main
 from prism.loadtest.profiles import constant
 from prism.loadtest.registry import RegistryScenario
@@ -43,7 +44,7 @@ def test_cli_mixed_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     argv = ["mixed", "-r", "100", "-d", "1s", "--identities", "50", "--groups", "5"]
     assert main([*argv, "--json", str(out)]) == 0
     report = json.loads(out.read_text())
-    assert report["plugin"] == "memstore registry, inprocess messaging"
+    assert report["plugin"] == "multicast (memstore registry, inprocess messaging)"
     assert set(report["operations"]) == {"register", "enumerate", "multicast"}
     assert report["achieved"]["completed"] == report["target"]["ops"] == 100
     custom = report["custom"]
@@ -65,7 +66,8 @@ def test_cli_register_needs_no_messaging(tmp_path: Path) -> None:
     out = tmp_path / "register.json"
     assert main(["register", "-r", "50", "-d", "1s", "--quiet", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
-    assert report["settings"] == {"registry": "memstore", "messaging": "inprocess"}
+    settings = report["settings"]  # the plugin's settings, as for kv and pubsub runs
+    assert (settings["registry"], settings["messaging"]) == ("memstore", "inprocess")
     assert report["operations"]["register"]["ok"] == 50
     assert report["custom"]["registered"] == 50
     assert "delivery" not in report["custom"]

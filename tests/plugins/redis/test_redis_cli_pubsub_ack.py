@@ -1,4 +1,4 @@
-"""``prism pubsub subscribe`` acknowledges what it printed, through the proxy to a real Redis:
+"""``prism pubsub subscribe`` acknowledges what it printed, through the proxy to the Redis plugin:
 ``--count N`` acknowledges exactly N, so the same subscriber id resumes with the rest."""
 
 from __future__ import annotations
