@@ -5,7 +5,9 @@ Renders ``templates/plugin`` (Copier, through its Python API) into the repo root
 health checks, ``__main__``, BUILD with ``prism_plugin``) and ``tests/plugins/NAME/`` (the
 conformance tests, passing as generated). The template lives in the repo, not in the CLI, so
 it is found from the working directory (``pants.toml`` marks the repo root) or ``--template``.
-Copier is imported only here, so other commands do not pay for it. See docs/new-plugin.md.
+Copier is imported only here, so other commands do not pay for it. The plugin folder gets a
+``.copier-answers.yml`` (answers and template version) so that ``--update`` can merge later
+template changes into it (``_plugin_update``). See docs/new-plugin.md.
 """
 
 from __future__ import annotations
@@ -17,6 +19,15 @@ import shutil
 import sys
 from pathlib import Path
 from typing import Any
+
+from prism.cli._plugin_update import update_plugin
+from prism.cli._template_version import (
+    TemplateVersionError,
+    answers_path,
+    remembered_answers,
+    template_version,
+    write_answers,
+)
 
 KINDS = ("keyvalue", "pubsub")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -43,6 +54,18 @@ def add_parser(commands: Any) -> None:
         "--defaults",
         action="store_true",
         help="ask nothing: defaults for every answer not given (implied without a terminal)",
+    )
+    p.add_argument(
+        "--update",
+        action="store_true",
+        help="bring the existing plugin NAME up to the current template, keeping your edits "
+        "(three-way merge; conflicts are marked and listed, exit status 1)",
+    )
+    p.add_argument(
+        "--base",
+        metavar="REV",
+        help="with --update: the git revision whose template generated NAME (default: the "
+        "version in its .copier-answers.yml)",
     )
     p.set_defaults(func=run)
 
@@ -94,6 +117,11 @@ def run(args: argparse.Namespace) -> int:
     template = args.template if args.template is not None else root / "templates" / "plugin"
     if not (template / "copier.yml").is_file():
         return _fail(f"no Copier template at {template} (copier.yml missing): use --template")
+    if args.update:
+        given = {k: v for k in ("kind", "description") if (v := getattr(args, k)) is not None}
+        return update_plugin(root, template.resolve(), args.name, args.base, given)
+    if args.base is not None:
+        return _fail("--base goes with --update")
     existing = [p for p in plugin_paths(root, args.name) if p.exists()]
     if existing:
         where = ", ".join(str(p) for p in existing)
@@ -107,7 +135,12 @@ def run(args: argparse.Namespace) -> int:
     import copier  # lazily: only this command needs it
 
     try:
-        copier.run_copy(
+        version = template_version(template)
+    except TemplateVersionError as exc:
+        print(f"prism new-plugin: warning: no template version recorded ({exc})", file=sys.stderr)
+        version = None
+    try:
+        worker = copier.run_copy(
             str(template.resolve()),
             str(root),
             data=data,
@@ -121,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         _remove_partial(root, args.name)
         return _fail("cancelled", code=130)
+    write_answers(answers_path(root, args.name), remembered_answers(worker), version)
     _report(root, args.name)
     return 0
 
