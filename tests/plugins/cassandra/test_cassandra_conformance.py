@@ -5,11 +5,7 @@ Serving another interface (KeyValueTTLStore, say)? Add its conformance class her
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import grpc
 import pytest
-import pytest_asyncio
 
 from prism.plugins.cassandra import CassandraPlugin, CassandraSettings
 from prism.sdk.config import load_settings
@@ -17,19 +13,15 @@ from prism.sdk.health import HealthStatus
 from prism.sdk.testing import (
     KeyValueBasicConformance,
     KeyValueScanConformance,
-    running_plugin,
+    KeyValueTTLConformance,
 )
 
 
-@pytest_asyncio.fixture
-async def prism_channel() -> AsyncIterator[grpc.aio.Channel]:
-    plugin = CassandraPlugin(CassandraSettings(port=0))
-    async with running_plugin(plugin) as address:
-        async with grpc.aio.insecure_channel(address) as channel:
-            yield channel
-
-
 class TestCassandraKeyValue(KeyValueBasicConformance):
+    pass
+
+
+class TestCassandraTTL(KeyValueTTLConformance):
     pass
 
 
@@ -38,16 +30,25 @@ class TestCassandraScan(KeyValueScanConformance):
 
 
 @pytest.mark.asyncio
-async def test_health_pings_the_backend_and_watches_the_pool() -> None:
-    plugin = CassandraPlugin(CassandraSettings(port=0))
-    async with running_plugin(plugin):
-        report = await plugin.health.run_checks()
+async def test_health_pings_the_backend_and_watches_the_pool(
+    cassandra_plugin: tuple[CassandraPlugin, str],
+) -> None:
+    plugin = cassandra_plugin[0]
+    report = await plugin.health.run_checks()
     assert report.status is HealthStatus.HEALTHY, report
     assert {"cassandra", "pool"} <= set(report.checks)
     assert report.checks["cassandra"].critical and not report.checks["pool"].critical
 
 
 def test_settings_use_the_plugin_env_prefix() -> None:
-    environ = {"PRISM_CASSANDRA_POOL_MAX_OPEN": "3", "PRISM_CASSANDRA_ADDR": "example:1"}
+    environ = {
+        "PRISM_CASSANDRA_POOL_MAX_OPEN": "3",
+        "PRISM_CASSANDRA_ADDR": "example:1",
+        "PRISM_CASSANDRA_CONSISTENCY": "QUORUM",
+    }
     settings = load_settings(CassandraSettings, environ=environ)
-    assert (settings.pool_max_open, settings.addr) == (3, "example:1")
+    assert (settings.pool_max_open, settings.addr, settings.consistency) == (
+        3,
+        "example:1",
+        "QUORUM",
+    )
