@@ -3,7 +3,9 @@ run in one batch) and the cassandra plugin served in-process on it."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -21,10 +23,26 @@ def settings(node: CassandraNode, **overrides: Any) -> CassandraSettings:
     return load_settings(CassandraSettings, environ={}, overrides={**base, **overrides})
 
 
+@contextmanager
+def commitlog_synced() -> Iterator[None]:
+    """Nodes started inside sync their commit log before acknowledging a write (batch mode):
+    with Cassandra's default (periodic) a SIGKILL loses the last acknowledged writes, and the
+    fault test demands that none is lost, like the Redis one with appendfsync always."""
+    old = os.environ.get("PRISM_CASSANDRA_COMMITLOG_SYNC")
+    os.environ["PRISM_CASSANDRA_COMMITLOG_SYNC"] = "batch"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["PRISM_CASSANDRA_COMMITLOG_SYNC"]
+        else:
+            os.environ["PRISM_CASSANDRA_COMMITLOG_SYNC"] = old
+
+
 @pytest.fixture(scope="session")
 def cassandra() -> Iterator[CassandraNode]:
     """PRISM_TEST_CASSANDRA_ADDR or a node of our own; fails (never skips) if none can start."""
-    with shared_cassandra() as node:
+    with commitlog_synced(), shared_cassandra() as node:
         yield node
 
 
