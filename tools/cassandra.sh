@@ -27,7 +27,9 @@ usage: tools/cassandra.sh COMMAND
 Ready means: the log says "Startup complete" AND the CQL port answers a native-protocol v4
 OPTIONS frame with SUPPORTED (a stdlib python probe; no driver needed).
 Env: PRISM_CASSANDRA_HEAP (512m), PRISM_CASSANDRA_START_TIMEOUT (240 s),
-PRISM_CASSANDRA_JVM_OPTS (extra JVM flags).
+PRISM_CASSANDRA_JVM_OPTS (extra JVM flags), PRISM_CASSANDRA_COMMITLOG_SYNC (periodic, Cassandra's
+default: a write is acknowledged before its commit log is synced, so a killed node loses the
+last ones; batch: synced first. Read when DIR starts fresh; a restart keeps the DIR's mode).
 EOF2
   exit 2
 }
@@ -111,6 +113,12 @@ cmd_start() {
       sed -e "s#@DIR@#$dir#g" -e "s#@NATIVE_PORT@#$nport#g" -e "s#@STORAGE_PORT@#$sport#g" \
           -e "s#@SSL_STORAGE_PORT@#$tport#g" "$CASS_CONF/cassandra.yaml" > "$dir/cassandra.yaml"
       grep -q "native_transport_port: $nport" "$dir/cassandra.yaml" || die "port substitution failed"
+      case "${PRISM_CASSANDRA_COMMITLOG_SYNC:-periodic}" in
+        periodic) ;;
+        batch) sed -i -e 's/^commitlog_sync: periodic$/commitlog_sync: batch/' \
+                 -e '/^commitlog_sync_period:/d' "$dir/cassandra.yaml" ;;
+        *) die "PRISM_CASSANDRA_COMMITLOG_SYNC must be periodic or batch" ;;
+      esac
       printf 'NATIVE_PORT=%s\nSTORAGE_PORT=%s\nSSL_STORAGE_PORT=%s\nJMX_PORT=%s\n' \
         "$nport" "$sport" "$tport" "$jport" > "$dir/ports"
     fi
