@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import redis.exceptions
+from redis._parsers import AsyncCommandsParser
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.retry import Retry
@@ -69,6 +70,28 @@ def decode_fields(fields: Mapping[bytes, bytes], prefix: bytes) -> dict[str, str
     return {k[n:].decode(): v.decode() for k, v in fields.items() if k.startswith(prefix)}
 
 
+class _SharedCommandTable(AsyncCommandsParser):
+    """A cluster client's key finder that fetches COMMAND's table once per factory.
+
+    redis-py fetches the whole table (hundreds of KB) in every client's ``initialize`` and
+    again after every connection error; on a loaded host that took longer than
+    ``connect_timeout``, so Subscribe (which opens its own client) failed UNAVAILABLE.
+    """
+
+    def __init__(self, table: dict[str, Any]) -> None:
+        super().__init__()
+        self._table = table
+
+    async def initialize(self, node: ClusterNode | None = None) -> None:
+        if self._table:
+            if node is not None:
+                self.node = node  # this client's node, for COMMAND GETKEYS
+            self.commands = self._table
+            return
+        await super().initialize(node)
+        self._table.update(self.commands)
+
+
 class RedisFactory:
     """prism.sdk.pool ConnectionFactory of single-connection clients."""
 
@@ -77,6 +100,7 @@ class RedisFactory:
         # Cluster nodes seen so far: a new client starts from all of them, so it still finds
         # the cluster when the node of ``addr`` is the one that died.
         self.known_nodes = [settings.addr]
+        self.command_table: dict[str, Any] = {}
 
     async def create(self, *, blocking: bool = False) -> Redis:
         """A connected client (TCP, HELLO/AUTH/SELECT done within ``connect_timeout``); a
@@ -97,6 +121,7 @@ class RedisFactory:
                 ssl=s.tls,
                 ssl_ca_certs=s.tls_ca_file,
             )
+            cluster.commands_parser = _SharedCommandTable(self.command_table)
             target = f"redis cluster via {s.addr}"
             await connect_within(cluster.initialize, cluster.aclose, s.connect_timeout, target)
             self.known_nodes = [f"{n.host}:{n.port}" for n in cluster.get_nodes()]
