@@ -247,12 +247,12 @@ def _parse_redis_addr(value: str) -> tuple[str, int]:
 
 
 @contextmanager
-def redis_cluster() -> Iterator[RedisCluster]:
-    """A Redis Cluster of our own (tools/redis.sh cluster-start: 3 masters + 3 replicas)."""
+def redis_cluster(replicas: int = 1) -> Iterator[RedisCluster]:
+    """A Redis Cluster of our own (tools/redis.sh cluster-start: 3 masters, ``replicas`` each)."""
     install_redis()
     d = _new_dir("prism-rcluster-")
     try:
-        out = _run("redis.sh", "cluster-start", str(d), timeout=START_TIMEOUT_S)
+        out = _run("redis.sh", "cluster-start", str(d), str(replicas), timeout=START_TIMEOUT_S)
         yield RedisCluster(addrs=_last_line(out, "addrs").split(","), dir=d)
     finally:
         try:
@@ -268,7 +268,7 @@ class RedisCluster:
     dir: Path
 
     def kill(self, node: int) -> None:
-        """SIGKILL node ``node`` (1..6; 1..3 start as masters)."""
+        """SIGKILL node ``node`` (1..3 start as masters, the others as their replicas)."""
         _run("redis.sh", "node-kill", str(self.dir), str(node), timeout=STOP_TIMEOUT_S)
 
     def start(self, node: int) -> None:
