@@ -1,0 +1,1 @@
+"""The Prism soak: fixed-rate load through the gateway with periodic kills (docs/loadtest.md)."""
