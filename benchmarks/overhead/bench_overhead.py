@@ -1,14 +1,16 @@
 """Benchmark: the memo's "gRPC overhead", measured as a difference in one run.
 
-The same operation (KV Set of a 4-byte value on MemStore, namespace ``default``) at the same
-open-loop rate and duration, twice:
+The same operation (``--op kv-set``: KV Set of a 4-byte value on MemStore, namespace
+``default``; ``--op register``: the multicast registry's Register on a Redis registry at
+``--redis-addr``) at the same open-loop rate and duration, twice:
 
-* pattern level: ``prism-loadtest kv --plugin memstore --read-ratio 0`` in this process (the
-  store object a plugin serves, no gRPC). Its latency counts from the *intended* start; its
+* pattern level: ``prism-loadtest kv --plugin memstore --read-ratio 0`` (or ``prism-loadtest
+  register --redis-addr ...``) in this process (the store object or coordinator a plugin
+  serves, no gRPC). Its latency counts from the *intended* start; its
   service time from the actual start, so the tool's own dispatch delay is the gap between the
   two and is printed as a row of its own;
-* integration level: ghz (the memo's Set call, ``--duration-stop wait``) against ``prism up``
-  (proxy -> MemStore plugin process). ghz times each call from its actual start.
+* integration level: ghz (the memo's Set call, or Register, ``--duration-stop wait``) against
+  ``prism up`` (proxy -> MemStore or multicast plugin process). ghz times each call from its actual start.
 
 The difference rows (gateway minus pattern level) are the cost of the gRPC path: client
 encoding, two gRPC hops (client -> proxy -> plugin) and the proxy. Writes a markdown table and
@@ -33,16 +35,38 @@ from typing import Any
 
 from prism.loadtest.cli import main as loadtest_main
 
-SET_CALL = "prism.KeyValueBasicInterface.Set"
-SET_DATA = '{"namespace":"default","key":"test-{{.RequestNumber}}","value":"dGVzdA=="}'
 PERCENTILES = ("p50", "p95", "p99")
+# Per --op: prism-loadtest arguments, its operation name, the ghz call and data, a title.
+OPS: dict[str, dict[str, Any]] = {
+    "kv-set": {
+        "loadtest": ["kv", "--plugin", "memstore", "--read-ratio", "0", "--value-size", "4"],
+        "name": "set",
+        "call": "prism.KeyValueBasicInterface.Set",
+        "data": '{"namespace":"default","key":"test-{{.RequestNumber}}","value":"dGVzdA=="}',
+        "title": "KV Set on MemStore",
+    },
+    "register": {  # both levels: one Lua call on the Redis registry per Register
+        "loadtest": ["register"],
+        "name": "register",
+        "call": "prism.MulticastRegistryInterface.Register",
+        "data": '{"namespace":"devices","identity":"device-{{.RequestNumber}}",'
+        '"metadata":{"group":"g1","index":"{{.RequestNumber}}"},"ttl_seconds":300}',
+        "title": "multicast registry Register on Redis",
+    },
+}
+REGISTRY_CONFIG = """namespaces:
+  devices:
+    plugin: multicast
+    settings: {{registry: redis, messaging: redis, redis_addr: "{addr}"}}
+"""
 
 
-def pattern_level(rate: float, duration: float) -> dict[str, Any]:
-    """prism-loadtest's JSON report of a Set-only MemStore run (same process)."""
+def pattern_level(op: str, rate: float, duration: float, redis_addr: str) -> dict[str, Any]:
+    """prism-loadtest's JSON report of the ``op`` run (same process)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "loadtest.json"
-        argv = ["kv", "--plugin", "memstore", "--read-ratio", "0", "--value-size", "4"]
+        argv = list(OPS[op]["loadtest"])
+        argv += ["--redis-addr", redis_addr] if op == "register" else []
         argv += ["--rate", str(rate), "--duration", f"{duration}s", "--quiet"]
         code = loadtest_main([*argv, "--json", str(path)])
         if code != 0:
@@ -52,10 +76,12 @@ def pattern_level(rate: float, duration: float) -> dict[str, Any]:
 
 
 @contextmanager
-def gateway() -> Iterator[str]:
-    """``prism up`` (namespace default on MemStore) on a free port; yields host:port."""
+def gateway(config: str | None = None) -> Iterator[str]:
+    """``prism up`` (namespace default on MemStore, or ``config``) on a free port; yields
+    host:port."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     cmd = [sys.executable, "-m", "prism.cli", "up", "--port", "0", "--log-level", "WARNING"]
+    cmd += ["--config", config] if config else []
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
     )
@@ -78,12 +104,12 @@ def gateway() -> Iterator[str]:
         proc.stdout.close()
 
 
-def integration_level(addr: str, rate: float, duration: float) -> dict[str, Any]:
-    """ghz's JSON report of the memo's Set call through the gateway."""
+def integration_level(op: str, addr: str, rate: float, duration: float) -> dict[str, Any]:
+    """ghz's JSON report of the ``op`` call through the gateway."""
     ghz = subprocess.run(
         ["bash", "tools/ghz.sh", "install"], capture_output=True, text=True, check=True
     ).stdout.split()[-1]
-    cmd = [ghz, "--insecure", "--call", SET_CALL, "--data", SET_DATA]
+    cmd = [ghz, "--insecure", "--call", OPS[op]["call"], "--data", OPS[op]["data"]]
     cmd += ["--rps", str(int(rate)), "--duration", f"{duration}s", "--duration-stop", "wait"]
     proc = subprocess.run(
         [*cmd, "--format", "json", addr], capture_output=True, text=True, check=True
@@ -102,9 +128,9 @@ def _ghz_ms(report: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def table(pattern: dict[str, Any], ghz: dict[str, Any]) -> list[dict[str, Any]]:
+def table(name: str, pattern: dict[str, Any], ghz: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows of ms figures: the two levels, the tool's dispatch delay, and the differences."""
-    op = pattern["operations"]["set"]
+    op = pattern["operations"][name]
     lat, svc = op["latency_ms"], op["service_ms"]
     gw = _ghz_ms(ghz)
     keys = (*PERCENTILES, "mean")
@@ -126,9 +152,11 @@ def table(pattern: dict[str, Any], ghz: dict[str, Any]) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def markdown(rows: list[dict[str, Any]], rate: float, duration: float, load: str) -> str:
+def markdown(
+    title: str, rows: list[dict[str, Any]], rate: float, duration: float, load: str
+) -> str:
     head = (
-        f"KV Set on MemStore, {rate:g} ops/s for {duration:g} s, same run "
+        f"{title}, {rate:g} ops/s for {duration:g} s, same run "
         f"(load average at the end: {load}); ms\n\n"
         "| row | count | OK | p50 | p95 | p99 | mean |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"
     )
@@ -146,19 +174,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=30.0, help="seconds for each level")
     p.add_argument("--quick", action="store_true", help="CI smoke: 2 s each")
     p.add_argument("--out", default="reports/overhead", help="directory for .md and .json")
+    p.add_argument("--op", choices=sorted(OPS), default="kv-set", help="the operation")
+    p.add_argument("--redis-addr", default="", help="host:port of the Redis (--op register)")
     args = p.parse_args(argv)
+    if args.op == "register" and not args.redis_addr:
+        p.error("--op register needs --redis-addr")
     duration = 2.0 if args.quick else args.duration
-    pattern = pattern_level(args.rate, duration)
-    with gateway() as addr:
-        ghz = integration_level(addr, args.rate, duration)
-    rows = table(pattern, ghz)
+    pattern = pattern_level(args.op, args.rate, duration, args.redis_addr)
+    with tempfile.TemporaryDirectory() as tmp:
+        config = None
+        if args.op == "register":
+            config = str(Path(tmp) / "prism.yaml")
+            Path(config).write_text(REGISTRY_CONFIG.format(addr=args.redis_addr))
+        with gateway(config) as addr:
+            ghz = integration_level(args.op, addr, args.rate, duration)
+    rows = table(OPS[args.op]["name"], pattern, ghz)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    text = markdown(rows, args.rate, duration, load)
+    text = markdown(OPS[args.op]["title"], rows, args.rate, duration, load)
     print(text)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "overhead.md").write_text(text)
-    doc = {"rate": args.rate, "duration_s": duration, "loadavg": os.getloadavg(), "rows": rows}
+    doc = {"op": args.op, "rate": args.rate, "duration_s": duration}
+    doc |= {"loadavg": os.getloadavg(), "rows": rows}
     doc |= {
         "pattern_level": pattern,
         "gateway_ghz": {k: v for k, v in ghz.items() if k != "details"},

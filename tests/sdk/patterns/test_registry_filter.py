@@ -79,3 +79,23 @@ def test_error_names_the_condition_index() -> None:
     wire = f(("a", pb.FILTER_OP_EXISTS, []), ("b", pb.FILTER_OP_LT, ["x"]))
     with pytest.raises(InvalidArgumentError, match=r"condition 1 \('b'\)"):
         parse_filter(wire)
+
+
+@pytest.mark.parametrize(
+    ("conds", "terms"),
+    [
+        ([], None),
+        ([("tier", pb.FILTER_OP_PREFIX, ["g"]), ("age", pb.FILTER_OP_GT, ["3"])], None),
+        ([("tier", pb.FILTER_OP_IN, ["a", "b", "a"])], ("tier", ("a", "b"))),
+        (
+            [("tier", pb.FILTER_OP_IN, ["a", "b"]), ("region", pb.FILTER_OP_EQ, ["eu"])],
+            ("region", ("eu",)),
+        ),
+        ([("tier", pb.FILTER_OP_NE, ["a"]), ("tier", pb.FILTER_OP_EQ, ["b"])], ("tier", ("b",))),
+    ],
+)
+def test_index_terms_pick_an_equality_then_an_in(
+    conds: list[tuple[str, pb.FilterOp.ValueType, list[str]]],
+    terms: tuple[str, tuple[str, ...]] | None,
+) -> None:
+    assert parse_filter(f(*conds)).index_terms() == terms

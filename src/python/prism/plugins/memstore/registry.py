@@ -1,7 +1,9 @@
 """MemStoreRegistry: the multicast registry slot in process memory (the embedded default).
 
 Expiry is native through prism.sdk.ttl: an expired registration is invisible at once
-(``is_expired`` on every read) and its memory is reclaimed by the TTL manager's loop.
+(``is_expired`` on every read) and its memory is reclaimed by the TTL manager's loop. A
+(key, value) -> identities index, kept with every change, lets a filter with an EQ or IN
+condition visit only the registrations that can match (:meth:`Filter.index_terms`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from prism.sdk.patterns import Filter, Registered
 from prism.sdk.ttl import TTLManager
 
 _Key = tuple[str, str]
+_Pair = tuple[str, str]
 
 
 class MemStoreRegistry:
@@ -20,6 +23,7 @@ class MemStoreRegistry:
 
     def __init__(self) -> None:
         self._namespaces: dict[str, dict[str, Registered]] = {}
+        self._pairs: dict[str, dict[_Pair, set[str]]] = {}  # namespace -> (key, value) -> ids
         self.ttl: TTLManager[_Key] = TTLManager(self._expired)
 
     async def start(self) -> None:
@@ -34,9 +38,23 @@ class MemStoreRegistry:
     def _expired(self, key: _Key) -> None:
         entries = self._namespaces.get(key[0])
         if entries is not None:
-            entries.pop(key[1], None)
+            entry = entries.pop(key[1], None)
+            if entry is not None:
+                self._unindex(key[0], entry)
             if not entries:
                 del self._namespaces[key[0]]
+
+    def _unindex(self, namespace: str, entry: Registered) -> None:
+        pairs = self._pairs.get(namespace)
+        if pairs is None:
+            return
+        for pair in entry.metadata.items():
+            identities = pairs[pair]
+            identities.discard(entry.identity)
+            if not identities:
+                del pairs[pair]
+        if not pairs:
+            del self._pairs[namespace]
 
     def _live(self, namespace: str, identity: str) -> Registered | None:
         entry = self._namespaces.get(namespace, {}).get(identity)
@@ -54,7 +72,15 @@ class MemStoreRegistry:
         created = self._live(namespace, identity) is None
         expire_ms = int(time.time() * 1000 + ttl_seconds * 1000) if ttl_seconds else 0
         entry = Registered(identity, dict(metadata), expire_ms)
-        self._namespaces.setdefault(namespace, {})[identity] = entry
+        entries = self._namespaces.setdefault(namespace, {})
+        old = entries.get(identity)
+        if old is not None:
+            self._unindex(namespace, old)
+        entries[identity] = entry
+        if entry.metadata:
+            pairs = self._pairs.setdefault(namespace, {})
+            for pair in entry.metadata.items():
+                pairs.setdefault(pair, set()).add(identity)
         if ttl_seconds:
             self.ttl.set((namespace, identity), ttl_seconds)
         else:
@@ -72,7 +98,13 @@ class MemStoreRegistry:
         return self._live(namespace, identity)
 
     async def scan(self, namespace: str, where: Filter) -> AsyncIterator[Registered]:
-        for identity in list(self._namespaces.get(namespace, {})):
+        terms = where.index_terms()
+        if terms is None:
+            candidates = list(self._namespaces.get(namespace, {}))
+        else:
+            pairs = self._pairs.get(namespace, {})
+            candidates = [i for v in terms[1] for i in list(pairs.get((terms[0], v), ()))]
+        for identity in candidates:
             entry = self._live(namespace, identity)
             if entry is not None and where.matches(entry.metadata):
                 yield entry

@@ -6,15 +6,24 @@ Layout (one cluster hash slot per namespace, see ``namespace_prefix``):
   in Unix ms), with a native PEXPIRE, so an expired registration is gone for every reader.
 - ``r:i``: the namespace's index, a sorted set of identities (all score 0) paged by
   ZRANGEBYLEX, so enumeration walks Redis (not a process-local map) in stable pages.
-- ``r:x``: identity -> expiry ms, for cleaning: each Register first drops up to
-  ``CLEAN_BATCH`` index entries whose hash expired, and a page that finds a hash gone drops
-  its entry too, so the index stays bounded by ``max_registrations`` live entries.
+- ``r:v:<len(key)>:<key>=<value>``: the metadata index, one such sorted set per (key, value)
+  pair, holding the identities registered with it. A filter with an EQ or IN condition reads
+  only the sets of its values (:meth:`Filter.index_terms`), not the whole registry.
+- ``r:k``: identity -> the pair sets it is in (msgpack), kept past the hash's expiry, so the
+  pairs of an expired registration can still be removed.
+- ``r:x``: identity -> expiry ms, for cleaning: each Register first forgets up to
+  ``CLEAN_BATCH`` registrations whose hash expired (index, pair sets, ``r:k``), and a page
+  that finds a hash gone forgets that identity too, so the indexes stay bounded by the live
+  registrations.
+
+Register and Unregister are one Lua script each (one round trip, all of it atomic); a script
+touches pair sets named in ``r:k`` besides its declared keys, all in the namespace's slot.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -27,12 +36,26 @@ PAGE = 500
 CLEAN_BATCH = 1000
 MAX_REGISTRATIONS = 10_000_000
 
+# KEYS[1] the hash, [2] r:i, [3] r:x, [4] r:k; shared by both scripts.
+_UNPAIR = """
+local function unpair(id)
+  local rec = redis.call('HGET', KEYS[4], id)
+  if rec then
+    for _, key in ipairs(cmsgpack.unpack(rec)) do redis.call('ZREM', key, id) end
+    redis.call('HDEL', KEYS[4], id)
+  end
+end
+"""
+
+# KEYS[5..]: the pair sets of the new metadata.
 _PUT = Lua(
-    """
+    _UNPAIR
+    + """
 local now, expire_ms, ttl_ms, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local identity = ARGV[5]
 local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, ARGV[6])
 if #gone > 0 then
+  for _, id in ipairs(gone) do unpair(id) end
   redis.call('ZREM', KEYS[2], unpack(gone))
   redis.call('ZREM', KEYS[3], unpack(gone))
 end
@@ -41,9 +64,18 @@ if created and redis.call('ZSCORE', KEYS[2], identity) == false
    and redis.call('ZCARD', KEYS[2]) >= limit then
   return -1
 end
+unpair(identity)
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'e', expire_ms, unpack(ARGV, 7))
 redis.call('ZADD', KEYS[2], 0, identity)
+if #KEYS > 4 then
+  local sets = {}
+  for i = 5, #KEYS do
+    redis.call('ZADD', KEYS[i], 0, identity)
+    sets[#sets + 1] = KEYS[i]
+  end
+  redis.call('HSET', KEYS[4], identity, cmsgpack.pack(sets))
+end
 if ttl_ms > 0 then
   redis.call('PEXPIRE', KEYS[1], ttl_ms)
   redis.call('ZADD', KEYS[3], expire_ms, identity)
@@ -56,10 +88,28 @@ return 0
 )
 
 _DELETE = Lua(
-    """
+    _UNPAIR
+    + """
+unpair(ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 return redis.call('DEL', KEYS[1])
+"""
+)
+
+# KEYS[2..4] as above (KEYS[1] unused), KEYS[5..] hashes of the identities ARGV[1..]: forget
+# the ones whose hash is gone (expired), skipping any registered again meanwhile.
+_FORGET = Lua(
+    _UNPAIR
+    + """
+for i, id in ipairs(ARGV) do
+  if redis.call('EXISTS', KEYS[i + 4]) == 0 then
+    unpair(id)
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('ZREM', KEYS[3], id)
+  end
+end
+return 0
 """
 )
 
@@ -77,7 +127,13 @@ class RedisRegistry:
     @staticmethod
     def _keys(namespace: str, identity: str) -> list[str]:
         base = f"{namespace_prefix(namespace)}r:"
-        return [f"{base}h:{identity}", f"{base}i", f"{base}x"]
+        return [f"{base}h:{identity}", f"{base}i", f"{base}x", f"{base}k"]
+
+    @staticmethod
+    def pair_key(namespace: str, key: str, value: str) -> str:
+        """The metadata index set of ``key == value`` (the key's length keeps it unambiguous)."""
+        size = len(key.encode("utf-8", "surrogatepass"))
+        return f"{namespace_prefix(namespace)}r:v:{size}:{key}={value}"
 
     async def put(
         self, namespace: str, identity: str, metadata: Mapping[str, str], ttl_seconds: float
@@ -86,8 +142,10 @@ class RedisRegistry:
         now_ms = int(time.time() * 1000)
         expire_ms = now_ms + ttl_ms if ttl_ms else 0
         fields = [x for k, v in metadata.items() for x in ("m:" + k, v)]
+        pairs = [self.pair_key(namespace, k, v) for k, v in metadata.items()]
         args = [now_ms, expire_ms, ttl_ms, self.max_registrations, identity, CLEAN_BATCH, *fields]
-        created = await self.backend.script(_PUT, self._keys(namespace, identity), args)
+        keys = [*self._keys(namespace, identity), *pairs]
+        created = await self.backend.script(_PUT, keys, args)
         if created == -1:
             raise ResourceExhaustedError(
                 f"namespace {namespace!r} has {self.max_registrations} registrations, the limit"
@@ -103,25 +161,35 @@ class RedisRegistry:
         return _registered(identity, fields) if fields else None
 
     async def scan(self, namespace: str, where: Filter) -> AsyncIterator[Registered]:
+        """Pages of the pair sets of ``where``'s index terms, else of the whole index."""
+        terms = where.index_terms()
+        if terms is None:
+            sets = [self._keys(namespace, "")[1]]
+        else:
+            sets = [self.pair_key(namespace, terms[0], value) for value in terms[1]]
+        for index in sets:
+            async for entry in self._walk(namespace, index):
+                if where.matches(entry.metadata):
+                    yield entry
+
+    async def _walk(self, namespace: str, index: str) -> AsyncIterator[Registered]:
         start = "-"
         while True:
 
             async def read(conn: Redis, after: str = start) -> tuple[list[Registered], str | None]:
-                return await self._page(conn, namespace, after)
+                return await self._page(conn, namespace, index, after)
 
-            page = await self.backend.run(read)
-            for entry in page[0]:
-                if where.matches(entry.metadata):
-                    yield entry
-            if page[1] is None:
+            live, last = await self.backend.run(read)
+            for entry in live:
+                yield entry
+            if last is None:
                 return
-            start = "(" + page[1]
+            start = "(" + last
 
     async def _page(
-        self, conn: Redis, namespace: str, start: str
+        self, conn: Redis, namespace: str, index: str, start: str
     ) -> tuple[list[Registered], str | None]:
-        """One index page and its hashes (one round trip for the hashes); drops stale entries."""
-        _, index, expiry = self._keys(namespace, "")
+        """One index page and its hashes (one round trip for the hashes); forgets expired ones."""
         raw: Any = await conn.zrangebylex(index, start, "+", start=0, num=PAGE)
         identities = [m.decode() for m in raw]
         if not identities:
@@ -130,13 +198,16 @@ class RedisRegistry:
         for identity in identities:
             pipe.hgetall(self._keys(namespace, identity)[0])
         hashes = await pipe.execute()
-        live, stale = [], []
+        live, gone = [], []
         for identity, fields in zip(identities, hashes, strict=True):
             if fields:
                 live.append(_registered(identity, fields))
             else:
-                stale.append(identity)
-        if stale:
-            await conn.zrem(index, *stale)
-            await conn.zrem(expiry, *stale)
+                gone.append(identity)
+        if gone:
+            await self._forget(conn, namespace, gone)
         return live, (identities[-1] if len(identities) == PAGE else None)
+
+    async def _forget(self, conn: Redis, namespace: str, identities: Sequence[str]) -> None:
+        hashes = [self._keys(namespace, identity)[0] for identity in identities]
+        await _FORGET(conn, [*self._keys(namespace, ""), *hashes], identities)

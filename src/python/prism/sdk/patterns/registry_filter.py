@@ -79,9 +79,15 @@ class Filter:
     def matches(self, metadata: Mapping[str, str]) -> bool:
         return all(c.matches(metadata) for c in self.conditions)
 
-    def equalities(self) -> dict[str, str]:
-        """key -> value of the EQ conditions (what an index can pre-filter on)."""
-        return {c.key: c.values[0] for c in self.conditions if c.op == pb.FILTER_OP_EQ}
+    def index_terms(self) -> tuple[str, tuple[str, ...]] | None:
+        """``(key, values)`` a (key, value) index can answer: every match has ``key`` equal to
+        one of ``values``. The first EQ condition, else the first IN; None for a filter that
+        has neither (the slot reads everything)."""
+        for op in (pb.FILTER_OP_EQ, pb.FILTER_OP_IN):
+            for c in self.conditions:
+                if c.op == op:
+                    return c.key, tuple(dict.fromkeys(c.values))
+        return None
 
 
 def _condition(index: int, wire: pb.FilterCondition) -> Condition:
