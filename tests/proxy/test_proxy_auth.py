@@ -26,7 +26,15 @@ from prism.interfaces import (
     pubsub_basic_pb2,
     pubsub_basic_pb2_grpc,
 )
-from prism.proxy.auth import OPERATIONS, AuthInterceptor, Authorizer, Grant, Operation
+from prism.proxy import auth as auth_module
+from prism.proxy.auth import (
+    OPERATIONS,
+    Authorizer,
+    AuthWrapper,
+    Grant,
+    Operation,
+    TokenVerifier,
+)
 from prism.proxy.config import ProxyConfigError, parse_config_text
 from prism.proxy.contract import contract_methods
 from prism.proxy.run import METRICS_PREFIX
@@ -241,11 +249,14 @@ def test_metrics_endpoint_shows_the_calls_just_made(secured: Secured) -> None:
         for _ in range(3):
             _get(ch, "default", alice)
         _code(lambda: _get(ch, "default", ()))
-    text = _scrape(secured.metrics_url, 'code="UNAUTHENTICATED"')
+        _code(lambda: _get(ch, "default", _bearer(secured.issuer.token("bob"))))
+    text = _scrape(secured.metrics_url, 'reason="permission_denied"')
     calls = [ln for ln in text.splitlines() if ln.startswith("prism_gateway_calls_total{")]
     assert any('code="OK",method="Get",namespace="default"' in ln for ln in calls), calls
     assert any('code="UNAUTHENTICATED"' in ln for ln in calls), calls
     assert 'prism_gateway_denials_total{operation="read",reason="unauthenticated"}' in text
+    assert 'prism_gateway_denials_total{operation="read",reason="permission_denied"}' in text
+    assert any('code="PERMISSION_DENIED",method="Get",namespace="default"' in ln for ln in calls)
     assert "prism_gateway_call_seconds_bucket" in text
     assert 'prism_gateway_upstream_state{instance="default",state="serving"} 1.0' in text
     assert 'prism_gateway_breaker_state{instance="default"} 0.0' in text
@@ -461,7 +472,7 @@ def test_every_contract_method_is_classified() -> None:
 
 async def test_an_unclassified_method_is_denied_even_to_a_granted_caller() -> None:
     everything = Grant(frozenset({"*"}), frozenset({"*"}), frozenset(Operation))
-    interceptor = AuthInterceptor(Authorizer([everything]), ["/prism.NewInterface/Do"])
+    wrapper = AuthWrapper(Authorizer([everything]))
     reached = asyncio.Event()
 
     async def inner(request: bytes, context: Any) -> bytes:
@@ -485,7 +496,82 @@ async def test_an_unclassified_method_is_denied_even_to_a_granted_caller() -> No
             raise Aborted(details)
 
     ctx = Context()
-    wrapped = interceptor.wrap(inner, "/prism.NewInterface/Do")
+    wrapped = wrapper.wrap(inner, "/prism.NewInterface/Do")
     with pytest.raises(Aborted, match="unclassified"):
         await wrapped(b"\x0a\x01x", ctx)
     assert ctx.code is grpc.StatusCode.PERMISSION_DENIED and not reached.is_set()
+
+
+def test_grant_check_matches_every_grant_rule() -> None:
+    grants = [
+        Grant(frozenset({"token:a"}), frozenset({"x"}), frozenset({Operation.READ})),
+        Grant(frozenset({"claim:g=ops"}), frozenset({"*"}), frozenset({Operation.WRITE})),
+        Grant(frozenset({"*"}), frozenset({"pub"}), frozenset({Operation.READ})),
+        Grant(frozenset({"token:b"}), frozenset({"*"}), frozenset({Operation.READ})),
+    ]
+    authz = Authorizer(grants)
+    for who in ({"token:a"}, {"token:b"}, {"token:c", "claim:g=ops"}, {"token:z"}):
+        for op in Operation:
+            for ns in ("x", "y", "pub", "*", ""):
+                expected = any(
+                    op in g.operations
+                    and ("*" in g.namespaces or ns in g.namespaces)
+                    and ("*" in g.identities or bool(g.identities & who))
+                    for g in grants
+                )
+                assert authz.check(frozenset(who), op, ns) is expected, (who, op, ns)
+
+
+def _verifier(tmp_path: Path, issuer: TokenIssuer) -> TokenVerifier:
+    jwks = write(tmp_path / "jwks.json", issuer.jwks())
+    return TokenVerifier(audience=AUDIENCE, issuer=ISSUER, algorithms=["RS256"], jwks=jwks)
+
+
+def test_a_verified_token_is_cached_until_it_expires_and_the_cache_is_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issuer = TokenIssuer()
+    verifier = _verifier(tmp_path, issuer)
+    verified: list[str] = []
+    real = verifier._verify
+
+    def counting(token: str) -> dict[str, Any]:
+        verified.append(token)
+        return real(token)
+
+    monkeypatch.setattr(verifier, "_verify", counting)
+    token = issuer.token("alice", exp=int(time.time()) + 600)
+    assert verifier.principals(token) is verifier.principals(token)
+    assert len(verified) == 1
+    clock = time.time() + 601  # past exp (by the cache's clock): not served from the cache
+    monkeypatch.setattr(time, "time", lambda: clock)
+    verifier.principals(token)
+    assert len(verified) == 2
+    monkeypatch.undo()
+    monkeypatch.setattr(auth_module, "_TOKEN_CACHE_MAX", 3)
+    for i in range(10):
+        verifier.principals(issuer.token(f"user{i}"))
+        assert len(verifier._cache) <= 3
+
+
+async def test_a_token_caller_is_admitted_without_building_the_tls_auth_context(
+    tmp_path: Path,
+) -> None:
+    # grpc builds auth_context() afresh on every call; a token caller never needs it.
+    issuer = TokenIssuer()
+    grant = Grant(frozenset({"token:alice"}), frozenset({"x"}), frozenset(Operation))
+    wrapper = AuthWrapper(Authorizer([grant], _verifier(tmp_path, issuer)))
+    token = issuer.token("alice")
+
+    class Context:
+        def invocation_metadata(self) -> Any:
+            return _bearer(token)
+
+        def auth_context(self) -> Any:
+            raise AssertionError("auth_context built for a token caller")
+
+    async def inner(request: bytes, context: Any) -> bytes:
+        return b"ok"
+
+    wrapped = wrapper.wrap(inner, "/prism.KeyValueBasicInterface/Get")
+    assert await wrapped(b"\x0a\x01x", Context()) == b"ok"

@@ -18,6 +18,7 @@ from typing import Any
 
 import grpc
 
+from prism.proxy._intercept import MethodWrapper
 from prism.proxy.contract import ContractMethod
 from prism.proxy.upstream import Upstream
 from prism.proxy.wire import WireError, read_namespace
@@ -179,14 +180,20 @@ def _went_down(upstream: Upstream) -> str:
 
 
 def build_handlers(
-    router: Router, methods: Iterable[ContractMethod]
+    router: Router, methods: Iterable[ContractMethod], wrappers: Sequence[MethodWrapper] = ()
 ) -> Sequence[grpc.GenericRpcHandler]:
-    """One generic handler per contract service, every method forwarding raw bytes."""
+    """One generic handler per contract service, every method forwarding raw bytes.
+
+    ``wrappers`` (outermost first) wrap each method's behaviour once, here.
+    """
     by_service: dict[str, dict[str, grpc.RpcMethodHandler]] = {}
     for m in methods:
+        behavior = _stream(m, router) if m.server_streaming else _unary(m, router)
+        for wrapper in reversed(wrappers):
+            behavior = wrapper.wrap(behavior, m.path)
         if m.server_streaming:
-            handler = grpc.unary_stream_rpc_method_handler(_stream(m, router))
+            handler = grpc.unary_stream_rpc_method_handler(behavior)
         else:
-            handler = grpc.unary_unary_rpc_method_handler(_unary(m, router))
+            handler = grpc.unary_unary_rpc_method_handler(behavior)
         by_service.setdefault(m.service, {})[m.name] = handler
     return [grpc.method_handlers_generic_handler(s, h) for s, h in by_service.items()]
