@@ -235,6 +235,51 @@ def test_denial_does_not_reveal_which_namespaces_exist(secured: Secured) -> None
     assert secured.gateway.log_text().count("denied identity=") >= 2
 
 
+def _raw(ch: grpc.Channel, path: str, request: bytes, metadata: Any, stream: bool = False) -> Any:
+    """Call ``path`` with ``request`` as the exact wire bytes."""
+    if stream:
+        return list(ch.unary_stream(path)(request, timeout=TIMEOUT, metadata=metadata))
+    return ch.unary_unary(path)(request, timeout=TIMEOUT, metadata=metadata)
+
+
+TRUNCATED = b"\x0a\x05ab"  # field 1 claims 5 bytes, 2 follow
+GET, SCAN = "/prism.KeyValueBasicInterface/Get", "/prism.KeyValueScanInterface/Scan"
+
+
+def test_malformed_request_from_an_authenticated_caller_is_invalid_argument(
+    secured: Secured,
+) -> None:
+    # bob holds no grant that could cover these bytes; what is wrong is his own request, so
+    # saying so tells him nothing about the gateway's namespaces.
+    md = _bearer(secured.issuer.token("bob"))
+    with secured.channel() as ch:
+        for stream, path in ((False, GET), (True, SCAN)):
+            with pytest.raises(grpc.RpcError) as info:
+                _raw(ch, path, TRUNCATED, md, stream)
+            assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT, path
+            assert info.value.details() == "malformed request: truncated field"
+
+
+def test_malformed_request_without_credentials_is_unauthenticated(secured: Secured) -> None:
+    with secured.channel() as ch:
+        assert _code(lambda: _raw(ch, GET, TRUNCATED, ())) is grpc.StatusCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize(
+    ("namespace", "message"),
+    [("", "namespace must not be empty"), ("a\x01b", "control character '\\x01' at index 1")],
+)
+def test_invalid_namespace_name_is_invalid_argument_for_any_authenticated_caller(
+    secured: Secured, namespace: str, message: str
+) -> None:
+    md = _bearer(secured.issuer.token("bob"))
+    with secured.channel() as ch:
+        with pytest.raises(grpc.RpcError) as info:
+            _get(ch, namespace, md)
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert message in info.value.details()
+
+
 def _scrape(url: str, needle: str) -> str:
     """The metrics text once ``needle`` shows: grpc.aio's abort sends the status before the
     handler (and so the counting wrapper) returns, so the last call may land just after."""

@@ -3,8 +3,14 @@
 A wrapper around each contract method authenticates the caller (a verified JWT from
 ``authorization: Bearer``, else the mTLS client certificate's subject), reads the namespace
 from the raw request and checks the grants, before the forwarding handler sees the call.
-The namespace check comes before routing, so a caller outside its grants gets
-PERMISSION_DENIED for a namespace that does not exist too: it learns nothing about which do.
+The order decides what a caller can learn:
+
+1. no valid credentials: UNAUTHENTICATED, whatever the request;
+2. request bytes malformed: INVALID_ARGUMENT naming the fault (it is about the caller's own
+   bytes, so it tells nothing about the gateway);
+3. outside the caller's grants: PERMISSION_DENIED, also for a namespace that does not exist,
+   so the caller learns nothing about which do; an invalid namespace name (empty, too long,
+   control characters) is INVALID_ARGUMENT instead, as no grant can ever name it.
 
 Every routed method is one of three operations (:data:`OPERATIONS`); a method missing from
 the table is denied (fail closed), so a new contract method is unusable through an
@@ -27,8 +33,8 @@ from cryptography.hazmat.primitives import serialization
 
 from prism.proxy._intercept import Behavior
 from prism.proxy.config import AuthConfig
+from prism.proxy.forward import Reject, check_namespace, request_namespace
 from prism.proxy.tls import CredentialFileError
-from prism.proxy.wire import WireError, read_namespace
 
 __all__ = [
     "OPERATIONS",
@@ -284,22 +290,23 @@ class AuthWrapper:
                 authz.on_deny("unauthenticated", op.value if op else "unknown")
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
             try:
-                namespace = read_namespace(request)
-            except WireError:
-                namespace = ""
-            if op is None or not authz.check(who, op, namespace):
-                what = op.value if op is not None else f"{path} (unclassified method)"
-                _audit.warning(
-                    "denied identity=%s method=%s namespace=%r",
-                    ",".join(sorted(who)),
-                    path,
-                    namespace,
-                )
-                authz.on_deny("permission_denied", op.value if op else "unknown")
-                await context.abort(
-                    grpc.StatusCode.PERMISSION_DENIED,
-                    f"not allowed to {what} in namespace {namespace!r}",
-                )
+                namespace = request_namespace(request)
+                if op is None or not authz.check(who, op, namespace):
+                    check_namespace(namespace)  # only a refusal pays for the name check
+                    what = op.value if op is not None else f"{path} (unclassified method)"
+                    _audit.warning(
+                        "denied identity=%s method=%s namespace=%r",
+                        ",".join(sorted(who)),
+                        path,
+                        namespace,
+                    )
+                    authz.on_deny("permission_denied", op.value if op else "unknown")
+                    raise Reject(
+                        grpc.StatusCode.PERMISSION_DENIED,
+                        f"not allowed to {what} in namespace {namespace!r}",
+                    )
+            except Reject as exc:
+                await context.abort(exc.code, exc.details)
             return await inner(request, context)
 
         return checked

@@ -40,6 +40,22 @@ class Reject(Exception):
         self.details = details
 
 
+def request_namespace(request: bytes) -> str:
+    """The request's namespace; :class:`Reject` (INVALID_ARGUMENT) for malformed bytes."""
+    try:
+        return read_namespace(request)
+    except WireError as exc:
+        raise Reject(grpc.StatusCode.INVALID_ARGUMENT, f"malformed request: {exc}") from exc
+
+
+def check_namespace(namespace: str) -> None:
+    """:class:`Reject` (INVALID_ARGUMENT, naming the fault) unless ``namespace`` is a valid name."""
+    try:
+        validate_name("namespace", namespace)
+    except InvalidArgumentError as exc:
+        raise Reject(grpc.StatusCode.INVALID_ARGUMENT, exc.message) from exc
+
+
 class Router:
     """namespace -> Upstream, plus the checks that make a bad call fail fast."""
 
@@ -53,17 +69,10 @@ class Router:
 
     def resolve(self, request: bytes, service: str) -> Upstream:
         """The upstream for ``request``; raises :class:`Reject` when the proxy must answer."""
-        try:
-            namespace = read_namespace(request)
-        except WireError as exc:
-            raise Reject(grpc.StatusCode.INVALID_ARGUMENT, f"malformed request: {exc}") from exc
+        namespace = request_namespace(request)
         upstream = self.routes.get(namespace)
         if upstream is None:
-            # Configured names are valid, so only a miss pays for validation.
-            try:
-                validate_name("namespace", namespace)
-            except InvalidArgumentError as exc:
-                raise Reject(grpc.StatusCode.INVALID_ARGUMENT, exc.message) from exc
+            check_namespace(namespace)  # configured names are valid: only a miss pays for this
             raise Reject(
                 grpc.StatusCode.NOT_FOUND,
                 f"namespace {quoted(namespace)} is not configured on this proxy "
