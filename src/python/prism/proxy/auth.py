@@ -31,7 +31,7 @@ import grpc
 import jwt
 from cryptography.hazmat.primitives import serialization
 
-from prism.proxy._intercept import Behavior
+from prism.proxy._wrapping import Behavior
 from prism.proxy.config import AuthConfig
 from prism.proxy.forward import Reject, check_namespace, request_namespace
 from prism.proxy.tls import CredentialFileError

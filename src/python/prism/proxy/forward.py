@@ -18,7 +18,7 @@ from typing import Any
 
 import grpc
 
-from prism.proxy._intercept import MethodWrapper
+from prism.proxy._wrapping import MethodWrapper
 from prism.proxy.contract import ContractMethod
 from prism.proxy.upstream import Upstream
 from prism.proxy.wire import WireError, read_namespace

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from prism.proxy._intercept import Behavior
+from prism.proxy._wrapping import Behavior
 from prism.proxy.upstream import Upstream, UpstreamState
 from prism.proxy.wire import WireError, read_namespace
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import grpc
 from grpc_reflection.v1alpha.reflection import SERVICE_NAME as REFLECTION_SERVICE_NAME
 
-from prism.proxy._intercept import MethodWrapper
+from prism.proxy._wrapping import MethodWrapper
 from prism.proxy.auth import AuthWrapper, build_authorizer
 from prism.proxy.config import DEFAULT_HOST, ProxyConfig
 from prism.proxy.contract import CONTRACT_SERVICE_NAMES, contract_methods

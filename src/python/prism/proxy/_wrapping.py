@@ -2,11 +2,10 @@
 
 They are applied once, when the handlers are built, not as grpc.aio server interceptors: an
 interceptor runs in Python on every call (a coroutine and a handler lookup before the method
-starts), which the secured gateway's benchmark showed as a measurable share of a call (the
-SDK moved its middleware to registration time for the same reason). Only contract methods
-are wrapped; health and reflection are other handlers and pass through untouched. The
-forwarding handlers take raw bytes and write streams with ``context.write``, so a behaviour
-is one awaited coroutine whether its method streams or not.
+starts; the SDK moved its middleware to registration time for the same reason). Only
+contract methods are wrapped; health and reflection are other handlers and pass through
+untouched. The forwarding handlers take raw bytes and write streams with ``context.write``,
+so a behaviour is one awaited coroutine whether its method streams or not.
 """
 
 from __future__ import annotations
