@@ -6,7 +6,9 @@ Certificates and tokens are generated here; every handshake is a real one over 1
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -388,6 +390,30 @@ def test_managed_plugins_are_reachable_only_through_the_gateway(secured: Secured
     (socket_dir,) = dirs
     assert socket_dir.stat().st_mode & 0o777 == 0o700
     assert socket_dir.stat().st_uid == os.getuid()
+    (path,) = sockets
+    assert _connect_as(None, path) == 0  # the gateway's user reaches it: the socket is live
+    if os.getuid() == 0:  # CI runs as root: show another user is refused, not just the mode
+        assert _connect_as(65534, path) == errno.EACCES
+
+
+def _connect_as(uid: int | None, path: str) -> int:
+    """Connect to Unix socket ``path`` from a forked child running as ``uid``; 0 or the errno.
+
+    Forked, not exec'd: another user may not be able to run this interpreter at all.
+    """
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (child)
+        code = 0
+        try:
+            if uid is not None:
+                os.setgid(uid)
+                os.setuid(uid)
+            socket.socket(socket.AF_UNIX).connect(path)
+        except OSError as exc:
+            code = exc.errno or 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
 
 
 def test_metrics_flag_on_a_plain_gateway_labels_unknown_namespaces_other(tmp_path: Path) -> None:
