@@ -26,8 +26,12 @@ from prism.sdk.errors import CircuitOpenError, InvalidArgumentError
 from prism.sdk.limits import quoted, validate_name
 from prism.sdk.resilience import BreakerState
 
-# Headers gRPC sets itself: forwarding them would be rejected or wrong.
-_HOP_BY_HOP = frozenset({"user-agent", "content-type", "te", "host", "grpc-timeout"})
+# Headers gRPC sets itself (forwarding them would be rejected or wrong), and the caller's
+# credentials: they end at the gateway, so a plugin never holds a caller's bearer token (and
+# a secured call does not carry it over a second hop).
+_NOT_FORWARDED = frozenset(
+    {"user-agent", "content-type", "te", "host", "grpc-timeout", "authorization"}
+)
 _MAX_KNOWN_IN_MESSAGE = 10
 
 
@@ -94,11 +98,11 @@ class Router:
 
 
 def outgoing_metadata(context: grpc.aio.ServicerContext) -> tuple[tuple[str, Any], ...]:
-    """The caller's metadata minus what gRPC sets itself."""
+    """The caller's metadata minus what gRPC sets itself and the caller's credentials."""
     return tuple(
         (key, value)
         for key, value in context.invocation_metadata() or ()
-        if key not in _HOP_BY_HOP and not key.startswith((":", "grpc-"))
+        if key not in _NOT_FORWARDED and not key.startswith((":", "grpc-"))
     )
 
 
