@@ -127,6 +127,7 @@ class Target:
     name: str
     address: str
     pids: dict[str, int]  # role -> pid: "server", or "proxy" and "plugin" for the gateway
+    transport: list[str] = field(default_factory=lambda: ["--insecure"])  # ghz TLS/metadata
     max_runs: list[dict[str, Any]] = field(default_factory=list)
     rate_runs: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
@@ -168,11 +169,18 @@ def ghz_path() -> str:
     raise SystemExit("bench_proxy: ghz not found (install it with tools/ghz.sh install)")
 
 
-def ghz(address: str, *, seconds: float, concurrency: int, rps: int = 0) -> dict[str, Any]:
-    """One ghz run; its JSON report."""
+def ghz(
+    address: str,
+    *,
+    seconds: float,
+    concurrency: int,
+    rps: int = 0,
+    transport: Sequence[str] = ("--insecure",),
+) -> dict[str, Any]:
+    """One ghz run; its JSON report. ``transport``: TLS and metadata flags."""
     cmd = [
         ghz_path(),
-        "--insecure",
+        *transport,
         "--proto",
         PROTO,
         "--import-paths",
@@ -231,7 +239,13 @@ def _run_summary(report: dict[str, Any], cpu: dict[str, float]) -> dict[str, Any
 
 def measure(target: Target, *, seconds: float, concurrency: int, rate: int = 0) -> dict[str, Any]:
     before = {role: cpu_seconds(pid) for role, pid in target.pids.items()}
-    report = ghz(target.address, seconds=seconds, concurrency=concurrency, rps=rate)
+    report = ghz(
+        target.address,
+        seconds=seconds,
+        concurrency=concurrency,
+        rps=rate,
+        transport=target.transport,
+    )
     cpu = {role: cpu_seconds(pid) - before[role] for role, pid in target.pids.items()}
     return _run_summary(report, cpu)
 

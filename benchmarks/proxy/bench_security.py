@@ -1,14 +1,22 @@
 """Benchmark: what TLS + bearer tokens cost the gateway, vs a plain gateway, in one run.
 
-Two ``prism up`` gateways (namespace ``default`` on MemStore) run side by side: one plain, one
-with TLS and token auth (certificates and a JWT made here). ghz drives each in turn with the
-same Get call, alternating plain/secured per round so machine load hits both alike:
+Three ``prism up`` gateways (namespace ``default`` on a managed MemStore) run side by side:
+``plain``, ``tls`` (server TLS only) and ``tls+token`` (TLS, JWT auth and a grant), with
+certificates and a JWT made here; the secured ones' plugins listen on Unix sockets, as every
+secured gateway's do. ``tls`` separates grpc core's TLS cost from the Python auth path. ghz
+drives each with the same unary Set as ``bench_proxy`` (one connection; ``--cacert`` and the
+``authorization`` metadata as needed), in rounds alternating the modes so machine load hits
+all alike:
 
-* max throughput: ``--rps 0`` (unbounded), ``--concurrency`` workers, rps reported by ghz;
-* latency at a fixed rate: ``--rps 1000``, p95 from ghz.
+* max rps: ``--concurrency`` calls in flight for ``--seconds``;
+* p50/p95/p99 at a fixed rate (``--rate``, default 1,000 rps);
+* CPU per call of the gateway process and of its plugin (``/proc/<pid>/stat``): the figure that
+  moves least when the machine is shared, and the one the Python auth path can change.
 
-Prints each round and the secured/plain ratios of the medians. Needs ghz
-(``tools/ghz.sh install``; found via ``--ghz`` or ``tools/ghz.sh path``).
+Prints every round, the ratios of the medians (tls / plain, tls+token / plain and / tls) and
+the load average, and writes JSON (``--json``, default ``reports/benchmarks/security.json``).
+Run from the repo root:
+``./pants run benchmarks/proxy:bench_security [-- --quick]``; needs ghz (``tools/ghz.sh install``).
 """
 
 from __future__ import annotations
@@ -17,118 +25,191 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench_proxy import CALL, Target, children, measure
+
 from proxy.credentials import AUDIENCE, ISSUER, CertAuthority, TokenIssuer, write
 from proxy.gateway import Gateway
 
-CALL = "prism.KeyValueBasicInterface.Exists"
-DATA = '{"namespace":"default","key":"absent"}'
-
-
-def _ghz_path() -> str:
-    out = subprocess.run(["bash", "tools/ghz.sh", "path"], capture_output=True, text=True)
-    return out.stdout.strip() or "ghz"
-
-
-def _ghz(ghz: str, addr: str, extra: list[str], rps: int, seconds: float, conc: int) -> Any:
-    cmd = [
-        ghz,
-        "--call",
-        CALL,
-        "--data",
-        DATA,
-        "--rps",
-        str(rps),
-        "--concurrency",
-        str(conc),
-        "--duration",
-        f"{seconds}s",
-        "--duration-stop",
-        "wait",
-        "--format",
-        "json",
-        *extra,
-        addr,
-    ]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    report = json.loads(out.stdout)
-    p95 = next(d["latency"] for d in report["latencyDistribution"] if d["percentage"] == 95)
-    return report["rps"], p95 / 1e6, report.get("statusCodeDistribution", {})
-
-
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--ghz", default=None)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seconds", type=float, default=8.0)
-    ap.add_argument("--concurrency", type=int, default=50)
-    args = ap.parse_args()
-    ghz = args.ghz or _ghz_path()
-    os.environ["PRISM_MEMSTORE_LOG_LEVEL"] = "WARNING"
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        plain_dir, secure_dir = work / "plain", work / "secure"
-        plain_dir.mkdir()
-        secure_dir.mkdir()
-        ca = CertAuthority.create("bench-ca")
-        cert, key = ca.issue("gateway", server=True)
-        write(secure_dir / "server.pem", cert)
-        write(secure_dir / "server.key", key)
-        cacert = write(work / "ca.pem", ca.pem)
-        issuer = TokenIssuer()
-        write(secure_dir / "jwks.json", issuer.jwks())
-        token = issuer.token("bench", exp=2**31 - 1)
-        secured_config = f"""\
-namespaces: {{default: {{plugin: memstore}}}}
-tls: {{cert: server.pem, key: server.key}}
-auth:
-  tokens: {{audience: {AUDIENCE}, issuer: "{ISSUER}", jwks: jwks.json}}
-  grants: [{{identities: ["token:bench"], namespaces: [default], allow: [read]}}]
+MODES = ("plain", "tls", "tls+token")
+_TLS = """\
+namespaces: {default: {plugin: memstore}}
+tls: {cert: ../server.pem, key: ../server.key}
 """
-        plain = Gateway(None, plain_dir).start()
-        secured = Gateway(secured_config, secure_dir).start()
-        modes = {
-            "plain": (plain.addr, ["--insecure"]),
-            "tls+token": (
-                secured.addr,
-                [
-                    "--cacert",
-                    str(cacert),
-                    "--metadata",
-                    json.dumps({"authorization": f"Bearer {token}"}),
-                ],
-            ),
+_AUTH = f"""\
+auth:
+  tokens: {{audience: {AUDIENCE}, issuer: "{ISSUER}", jwks: ../jwks.json}}
+  grants: [{{identities: ["token:bench"], namespaces: [default], allow: [read, write]}}]
+"""
+
+
+def _gateways(work: Path) -> dict[str, tuple[Gateway, list[str]]]:
+    """plain, TLS only, TLS + tokens: each gateway (not started) and its ghz transport flags."""
+    ca = CertAuthority.create("bench-ca")
+    cert, key = ca.issue("gateway", server=True)
+    write(work / "server.pem", cert)
+    write(work / "server.key", key)
+    cacert = str(write(work / "ca.pem", ca.pem))
+    issuer = TokenIssuer()
+    write(work / "jwks.json", issuer.jwks())
+    bearer = json.dumps({"authorization": f"Bearer {issuer.token('bench', exp=2**31 - 1)}"})
+    configs = {"plain": None, "tls": _TLS, "tls+token": _TLS + _AUTH}
+    flags = {
+        "plain": ["--insecure"],
+        "tls": ["--cacert", cacert],
+        "tls+token": ["--cacert", cacert, "--metadata", bearer],
+    }
+    out = {}
+    for mode in MODES:
+        (work / mode).mkdir()
+        out[mode] = Gateway(configs[mode], work / mode), flags[mode]
+    return out
+
+
+def _target(name: str, gateway: Gateway, transport: list[str]) -> Target:
+    assert gateway.proc is not None
+    kids = children(gateway.proc.pid)
+    if len(kids) != 1:
+        raise RuntimeError(f"{name} gateway has {len(kids)} child processes, expected 1")
+    pids = {"proxy": gateway.proc.pid, "plugin": kids[0]}
+    return Target(name, gateway.addr, pids, transport=transport)
+
+
+def _median_of(runs: list[dict[str, Any]], key: str) -> float:
+    return float(statistics.median(r[key] for r in runs))
+
+
+def _cpu_of(runs: list[dict[str, Any]], role: str) -> float:
+    return float(statistics.median(r["cpu_us_per_call"][role] for r in runs))
+
+
+def _ratio(new: dict[str, Any], old: dict[str, Any], key: str, role: str) -> float:
+    return round(float(new[key][role]) / float(old[key][role]), 3)
+
+
+def summarise(targets: dict[str, Target], rate: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, t in targets.items():
+        rated = t.rate_runs[rate]
+        out[name] = {
+            "max_rps": _median_of(t.max_runs, "rps"),
+            "cpu_us_per_call_max": {r: _cpu_of(t.max_runs, r) for r in t.pids},
+            f"at_{rate}_rps": {
+                **{k: _median_of(rated, k) for k in ("p50_ms", "p95_ms", "p99_ms")},
+                "cpu_us_per_call": {r: _cpu_of(rated, r) for r in t.pids},
+            },
+            "failed": sum(r["count"] - r["ok"] for r in [*t.max_runs, *rated]),
         }
-        results: dict[str, dict[str, list[float]]] = {m: {"max": [], "p95": []} for m in modes}
-        try:
-            for r in range(args.rounds):
-                for mode, (addr, extra) in modes.items():
-                    rps, _, codes = _ghz(ghz, addr, extra, 0, args.seconds, args.concurrency)
-                    _, p95, codes2 = _ghz(ghz, addr, extra, 1000, args.seconds, args.concurrency)
-                    results[mode]["max"].append(rps)
-                    results[mode]["p95"].append(p95)
-                    print(
-                        f"round {r + 1} {mode:9s} max {rps:8.0f} rps   p95@1000rps "
-                        f"{p95:7.2f} ms   codes {codes} {codes2}",
-                        flush=True,
-                    )
-        finally:
-            plain.stop()
-            secured.stop()
-    med = {m: {k: statistics.median(v) for k, v in d.items()} for m, d in results.items()}
-    for m, d in med.items():
-        print(f"median {m:9s} max {d['max']:8.0f} rps   p95@1000rps {d['p95']:7.2f} ms")
-    p, s = med["plain"], med["tls+token"]
-    print(
-        f"tls+token / plain: max rps x{s['max'] / p['max']:.2f} "
-        f"({(1 - s['max'] / p['max']) * 100:.1f}% lost), p95 x{s['p95'] / p['p95']:.2f}"
+    at = f"at_{rate}_rps"
+    out["ratios"] = {}
+    for new, old in (("tls", "plain"), ("tls+token", "plain"), ("tls+token", "tls")):
+        n, o = out[new], out[old]
+        out["ratios"][f"{new} / {old}"] = {
+            "max_rps": round(n["max_rps"] / o["max_rps"], 3),
+            "max_rps_lost_pct": round((1 - n["max_rps"] / o["max_rps"]) * 100, 1),
+            f"p95_{at}": round(n[at]["p95_ms"] / o[at]["p95_ms"], 3),
+            "proxy_cpu_per_call_max": _ratio(n, o, "cpu_us_per_call_max", "proxy"),
+            f"proxy_cpu_per_call_{at}": round(
+                n[at]["cpu_us_per_call"]["proxy"] / o[at]["cpu_us_per_call"]["proxy"], 3
+            ),
+            "plugin_cpu_per_call_max": _ratio(n, o, "cpu_us_per_call_max", "plugin"),
+        }
+    return out
+
+
+def _line(label: str, run: dict[str, Any]) -> str:
+    cpu = run["cpu_us_per_call"]
+    return (
+        f"{label:<26}{run['rps']:>8.0f} rps  p50/p95/p99 {run['p50_ms']:.2f}/{run['p95_ms']:.2f}"
+        f"/{run['p99_ms']:.2f} ms  cpu us/call {cpu['proxy']:g} proxy + {cpu['plugin']:g} plugin"
+        f"  load {run['load']:.1f}" + (f"  FAILED {run['errors']}" if run["errors"] else "")
     )
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="CI smoke: 1 round of short runs")
+    ap.add_argument("--rounds", type=int, default=None, help="alternating rounds (4)")
+    ap.add_argument("--seconds", type=float, default=None, help="length of each run (5)")
+    ap.add_argument("--concurrency", type=int, default=32, help="in flight for max rps")
+    ap.add_argument("--rate", type=int, default=1000, help="fixed rate for latency, rps")
+    ap.add_argument("--json", type=Path, default=None, help="report path")
+    args = ap.parse_args(argv)
+    rounds = args.rounds or (1 if args.quick else 4)
+    seconds = args.seconds or (1.0 if args.quick else 5.0)
+    report_path = args.json or Path(os.environ.get("PRISM_CWD", ".")) / "reports" / "benchmarks"
+    if args.json is None:
+        report_path = report_path / "security.json"
+    os.environ.setdefault("PRISM_MEMSTORE_LOG_LEVEL", "WARNING")
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        gateways = _gateways(Path(tmp))
+        targets: dict[str, Target] = {}
+        try:
+            for mode, (gateway, flags) in gateways.items():
+                gateway.start("--log-level", "WARNING")
+                targets[mode] = _target(mode, gateway, flags)
+            for t in targets.values():  # warm-up: connections, handler caches, token cache
+                measure(t, seconds=min(seconds, 1.0), concurrency=args.concurrency)
+            for r in range(rounds):
+                for name, t in targets.items():
+                    for rate in (0, args.rate):
+                        run = measure(t, seconds=seconds, concurrency=args.concurrency, rate=rate)
+                        run["load"] = os.getloadavg()[0]
+                        if rate:
+                            t.rate_runs.setdefault(rate, []).append(run)
+                        else:
+                            t.max_runs.append(run)
+                        what = f"@{rate} rps" if rate else "max"
+                        print(_line(f"round {r + 1} {name} {what}", run), flush=True)
+        finally:
+            for gateway, _ in gateways.values():
+                gateway.stop()
+    load_after = os.getloadavg()
+    summary = summarise(targets, args.rate)
+    at = f"at_{args.rate}_rps"
+    print(
+        f"\nunary {CALL} via ghz, one connection, {args.concurrency} in flight for max; "
+        f"median of {rounds} round(s) x {seconds:g}s; cores {os.cpu_count()}, load avg "
+        f"{load_before[0]:.1f} before, {load_after[0]:.1f} after"
+    )
+    for name in MODES:
+        s = summary[name]
+        cpu = s["cpu_us_per_call_max"]
+        print(
+            f"{name:<10} max {s['max_rps']:7.0f} rps  p95@{args.rate} {s[at]['p95_ms']:7.2f} ms"
+            f"  cpu us/call at max {cpu['proxy']:g} proxy + {cpu['plugin']:g} plugin"
+        )
+    for pair, ratios in summary["ratios"].items():
+        print(f"{pair}: {json.dumps(ratios)}")
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(
+        json.dumps(
+            {
+                "benchmark": "security",
+                "call": CALL,
+                "rounds": rounds,
+                "seconds": seconds,
+                "concurrency": args.concurrency,
+                "rate": args.rate,
+                "cpu_count": os.cpu_count(),
+                "load_average_before": load_before,
+                "load_average_after": load_after,
+                "summary": summary,
+                "runs": {
+                    n: {"max": t.max_runs, "rate": t.rate_runs[args.rate]}
+                    for n, t in targets.items()
+                },
+            },
+            indent=2,
+        )
+    )
+    print(f"JSON report: {report_path}")
+    return 0 if all(summary[n]["failed"] == 0 for n in MODES) else 1
 
 
 if __name__ == "__main__":

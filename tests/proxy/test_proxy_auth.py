@@ -6,7 +6,9 @@ Certificates and tokens are generated here; every handshake is a real one over 1
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -26,13 +28,29 @@ from prism.interfaces import (
     pubsub_basic_pb2,
     pubsub_basic_pb2_grpc,
 )
-from prism.proxy.auth import OPERATIONS, AuthInterceptor, Authorizer, Grant, Operation
+from prism.proxy import auth as auth_module
+from prism.proxy.auth import (
+    OPERATIONS,
+    Authorizer,
+    AuthWrapper,
+    Grant,
+    Operation,
+    TokenVerifier,
+)
 from prism.proxy.config import ProxyConfigError, parse_config_text
 from prism.proxy.contract import contract_methods
 from prism.proxy.run import METRICS_PREFIX
-from prism.sdk.testing import KeyValueBasicConformance, KeyValueScanConformance
+from prism.sdk.testing import (
+    KeyValueBasicConformance,
+    KeyValueScanConformance,
+    KeyValueTTLConformance,
+    PubSubBasicConformance,
+)
 from proxy.credentials import AUDIENCE, ISSUER, CertAuthority, TokenIssuer, write
 from proxy.gateway import Gateway
+from services.servers import RedisServer
+
+pytest_plugins = ["services.servers"]  # redis_shared: a real Redis for the pub/sub kit
 
 TIMEOUT = 10.0
 
@@ -40,7 +58,7 @@ TIMEOUT = 10.0
 class Secured:
     """A TLS + token gateway and the credentials to talk to it."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, more_namespaces: str = "") -> None:
         self.ca = CertAuthority.create("prism-test-ca")
         self.other_ca = CertAuthority.create("other-ca")
         cert, key = self.ca.issue("gateway", server=True)
@@ -53,13 +71,13 @@ namespaces:
   default: {{plugin: memstore}}
   orders: {{plugin: memstore}}
   conformance: {{plugin: memstore}}
-tls: {{cert: server.pem, key: server.key}}
+{more_namespaces}tls: {{cert: server.pem, key: server.key}}
 auth:
   tokens: {{audience: {AUDIENCE}, issuer: "{ISSUER}", jwks: jwks.json}}
   grants:
     - {{identities: ["token:alice"], namespaces: [default], allow: [read, write, subscribe]}}
     - {{identities: ["token:bob"], namespaces: [orders], allow: [read]}}
-    - {{identities: ["claim:role=conformance"], namespaces: ["*"], allow: [read, write]}}
+    - {{identities: ["claim:role=conformance"], namespaces: ["*"], allow: [read, write, subscribe]}}
 metrics: {{port: 0}}
 """
         self.gateway = Gateway(config, workdir).start()
@@ -219,6 +237,51 @@ def test_denial_does_not_reveal_which_namespaces_exist(secured: Secured) -> None
     assert secured.gateway.log_text().count("denied identity=") >= 2
 
 
+def _raw(ch: grpc.Channel, path: str, request: bytes, metadata: Any, stream: bool = False) -> Any:
+    """Call ``path`` with ``request`` as the exact wire bytes."""
+    if stream:
+        return list(ch.unary_stream(path)(request, timeout=TIMEOUT, metadata=metadata))
+    return ch.unary_unary(path)(request, timeout=TIMEOUT, metadata=metadata)
+
+
+TRUNCATED = b"\x0a\x05ab"  # field 1 claims 5 bytes, 2 follow
+GET, SCAN = "/prism.KeyValueBasicInterface/Get", "/prism.KeyValueScanInterface/Scan"
+
+
+def test_malformed_request_from_an_authenticated_caller_is_invalid_argument(
+    secured: Secured,
+) -> None:
+    # bob holds no grant that could cover these bytes; what is wrong is his own request, so
+    # saying so tells him nothing about the gateway's namespaces.
+    md = _bearer(secured.issuer.token("bob"))
+    with secured.channel() as ch:
+        for stream, path in ((False, GET), (True, SCAN)):
+            with pytest.raises(grpc.RpcError) as info:
+                _raw(ch, path, TRUNCATED, md, stream)
+            assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT, path
+            assert info.value.details() == "malformed request: truncated field"
+
+
+def test_malformed_request_without_credentials_is_unauthenticated(secured: Secured) -> None:
+    with secured.channel() as ch:
+        assert _code(lambda: _raw(ch, GET, TRUNCATED, ())) is grpc.StatusCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize(
+    ("namespace", "message"),
+    [("", "namespace must not be empty"), ("a\x01b", "control character '\\x01' at index 1")],
+)
+def test_invalid_namespace_name_is_invalid_argument_for_any_authenticated_caller(
+    secured: Secured, namespace: str, message: str
+) -> None:
+    md = _bearer(secured.issuer.token("bob"))
+    with secured.channel() as ch:
+        with pytest.raises(grpc.RpcError) as info:
+            _get(ch, namespace, md)
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert message in info.value.details()
+
+
 def _scrape(url: str, needle: str) -> str:
     """The metrics text once ``needle`` shows: grpc.aio's abort sends the status before the
     handler (and so the counting wrapper) returns, so the last call may land just after."""
@@ -241,11 +304,14 @@ def test_metrics_endpoint_shows_the_calls_just_made(secured: Secured) -> None:
         for _ in range(3):
             _get(ch, "default", alice)
         _code(lambda: _get(ch, "default", ()))
-    text = _scrape(secured.metrics_url, 'code="UNAUTHENTICATED"')
+        _code(lambda: _get(ch, "default", _bearer(secured.issuer.token("bob"))))
+    text = _scrape(secured.metrics_url, 'reason="permission_denied"')
     calls = [ln for ln in text.splitlines() if ln.startswith("prism_gateway_calls_total{")]
     assert any('code="OK",method="Get",namespace="default"' in ln for ln in calls), calls
     assert any('code="UNAUTHENTICATED"' in ln for ln in calls), calls
     assert 'prism_gateway_denials_total{operation="read",reason="unauthenticated"}' in text
+    assert 'prism_gateway_denials_total{operation="read",reason="permission_denied"}' in text
+    assert any('code="PERMISSION_DENIED",method="Get",namespace="default"' in ln for ln in calls)
     assert "prism_gateway_call_seconds_bucket" in text
     assert 'prism_gateway_upstream_state{instance="default",state="serving"} 1.0' in text
     assert 'prism_gateway_breaker_state{instance="default"} 0.0' in text
@@ -324,6 +390,30 @@ def test_managed_plugins_are_reachable_only_through_the_gateway(secured: Secured
     (socket_dir,) = dirs
     assert socket_dir.stat().st_mode & 0o777 == 0o700
     assert socket_dir.stat().st_uid == os.getuid()
+    (path,) = sockets
+    assert _connect_as(None, path) == 0  # the gateway's user reaches it: the socket is live
+    if os.getuid() == 0:  # CI runs as root: show another user is refused, not just the mode
+        assert _connect_as(65534, path) == errno.EACCES
+
+
+def _connect_as(uid: int | None, path: str) -> int:
+    """Connect to Unix socket ``path`` from a forked child running as ``uid``; 0 or the errno.
+
+    Forked, not exec'd: another user may not be able to run this interpreter at all.
+    """
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (child)
+        code = 0
+        try:
+            if uid is not None:
+                os.setgid(uid)
+                os.setuid(uid)
+            socket.socket(socket.AF_UNIX).connect(path)
+        except OSError as exc:
+            code = exc.errno or 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
 
 
 def test_metrics_flag_on_a_plain_gateway_labels_unknown_namespaces_other(tmp_path: Path) -> None:
@@ -347,14 +437,19 @@ def test_metrics_flag_on_a_plain_gateway_labels_unknown_namespaces_other(tmp_pat
 # -- conformance through the authenticated gateway --------------------------------------------
 
 
-@pytest.fixture
-async def prism_channel(secured: Secured) -> AsyncIterator[grpc.aio.Channel]:
+def _kit_channel(secured: Secured) -> grpc.aio.Channel:
+    """A channel with TLS and the conformance kit's token (its grant covers every namespace)."""
     token = secured.issuer.token("conformance-kit", role="conformance")
     creds = grpc.composite_channel_credentials(
         grpc.ssl_channel_credentials(root_certificates=secured.ca.pem),
         grpc.access_token_call_credentials(token),
     )
-    async with grpc.aio.secure_channel(secured.gateway.addr, creds) as channel:
+    return grpc.aio.secure_channel(secured.gateway.addr, creds)
+
+
+@pytest.fixture
+async def prism_channel(secured: Secured) -> AsyncIterator[grpc.aio.Channel]:
+    async with _kit_channel(secured) as channel:
         yield channel
 
 
@@ -364,6 +459,34 @@ class TestConformanceThroughAuthGateway(KeyValueBasicConformance):
 
 class TestScanConformanceThroughAuthGateway(KeyValueScanConformance):
     pass
+
+
+class TestTTLConformanceThroughAuthGateway(KeyValueTTLConformance):
+    pass
+
+
+@pytest.fixture(scope="module")
+def secured_events(
+    tmp_path_factory: pytest.TempPathFactory, redis_shared: RedisServer
+) -> Iterator[Secured]:
+    """A secured gateway with ``events`` on the Redis plugin (pub/sub), on a real Redis."""
+    events = f'  events: {{plugin: redis, settings: {{addr: "{redis_shared.addr}"}}}}\n'
+    s = Secured(tmp_path_factory.mktemp("secured-events"), events)
+    try:
+        yield s
+    finally:
+        s.gateway.stop()
+
+
+class TestPubSubConformanceThroughAuthGateway(PubSubBasicConformance):
+    @pytest.fixture
+    def prism_namespace(self) -> str:
+        return "events"
+
+    @pytest.fixture
+    async def prism_channel(self, secured_events: Secured) -> AsyncIterator[grpc.aio.Channel]:
+        async with _kit_channel(secured_events) as channel:
+            yield channel
 
 
 # -- mutual TLS ------------------------------------------------------------------------------
@@ -461,7 +584,7 @@ def test_every_contract_method_is_classified() -> None:
 
 async def test_an_unclassified_method_is_denied_even_to_a_granted_caller() -> None:
     everything = Grant(frozenset({"*"}), frozenset({"*"}), frozenset(Operation))
-    interceptor = AuthInterceptor(Authorizer([everything]), ["/prism.NewInterface/Do"])
+    wrapper = AuthWrapper(Authorizer([everything]))
     reached = asyncio.Event()
 
     async def inner(request: bytes, context: Any) -> bytes:
@@ -485,7 +608,82 @@ async def test_an_unclassified_method_is_denied_even_to_a_granted_caller() -> No
             raise Aborted(details)
 
     ctx = Context()
-    wrapped = interceptor.wrap(inner, "/prism.NewInterface/Do")
+    wrapped = wrapper.wrap(inner, "/prism.NewInterface/Do")
     with pytest.raises(Aborted, match="unclassified"):
         await wrapped(b"\x0a\x01x", ctx)
     assert ctx.code is grpc.StatusCode.PERMISSION_DENIED and not reached.is_set()
+
+
+def test_grant_check_matches_every_grant_rule() -> None:
+    grants = [
+        Grant(frozenset({"token:a"}), frozenset({"x"}), frozenset({Operation.READ})),
+        Grant(frozenset({"claim:g=ops"}), frozenset({"*"}), frozenset({Operation.WRITE})),
+        Grant(frozenset({"*"}), frozenset({"pub"}), frozenset({Operation.READ})),
+        Grant(frozenset({"token:b"}), frozenset({"*"}), frozenset({Operation.READ})),
+    ]
+    authz = Authorizer(grants)
+    for who in ({"token:a"}, {"token:b"}, {"token:c", "claim:g=ops"}, {"token:z"}):
+        for op in Operation:
+            for ns in ("x", "y", "pub", "*", ""):
+                expected = any(
+                    op in g.operations
+                    and ("*" in g.namespaces or ns in g.namespaces)
+                    and ("*" in g.identities or bool(g.identities & who))
+                    for g in grants
+                )
+                assert authz.check(frozenset(who), op, ns) is expected, (who, op, ns)
+
+
+def _verifier(tmp_path: Path, issuer: TokenIssuer) -> TokenVerifier:
+    jwks = write(tmp_path / "jwks.json", issuer.jwks())
+    return TokenVerifier(audience=AUDIENCE, issuer=ISSUER, algorithms=["RS256"], jwks=jwks)
+
+
+def test_a_verified_token_is_cached_until_it_expires_and_the_cache_is_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issuer = TokenIssuer()
+    verifier = _verifier(tmp_path, issuer)
+    verified: list[str] = []
+    real = verifier._verify
+
+    def counting(token: str) -> dict[str, Any]:
+        verified.append(token)
+        return real(token)
+
+    monkeypatch.setattr(verifier, "_verify", counting)
+    token = issuer.token("alice", exp=int(time.time()) + 600)
+    assert verifier.principals(token) is verifier.principals(token)
+    assert len(verified) == 1
+    clock = time.time() + 601  # past exp (by the cache's clock): not served from the cache
+    monkeypatch.setattr(time, "time", lambda: clock)
+    verifier.principals(token)
+    assert len(verified) == 2
+    monkeypatch.undo()
+    monkeypatch.setattr(auth_module, "_TOKEN_CACHE_MAX", 3)
+    for i in range(10):
+        verifier.principals(issuer.token(f"user{i}"))
+        assert len(verifier._cache) <= 3
+
+
+async def test_a_token_caller_is_admitted_without_building_the_tls_auth_context(
+    tmp_path: Path,
+) -> None:
+    # grpc builds auth_context() afresh on every call; a token caller never needs it.
+    issuer = TokenIssuer()
+    grant = Grant(frozenset({"token:alice"}), frozenset({"x"}), frozenset(Operation))
+    wrapper = AuthWrapper(Authorizer([grant], _verifier(tmp_path, issuer)))
+    token = issuer.token("alice")
+
+    class Context:
+        def invocation_metadata(self) -> Any:
+            return _bearer(token)
+
+        def auth_context(self) -> Any:
+            raise AssertionError("auth_context built for a token caller")
+
+    async def inner(request: bytes, context: Any) -> bytes:
+        return b"ok"
+
+    wrapped = wrapper.wrap(inner, "/prism.KeyValueBasicInterface/Get")
+    assert await wrapped(b"\x0a\x01x", Context()) == b"ok"

@@ -164,6 +164,18 @@ async def test_deadline_and_metadata_go_upstream(rig: Any) -> None:
     assert fake.seen_timeout[-1] is None  # no deadline stays no deadline
 
 
+async def test_callers_credentials_are_not_forwarded_upstream(rig: Any) -> None:
+    fake, _, channel = rig
+    stub = kv_grpc.KeyValueBasicInterfaceStub(channel)
+    await stub.Get(
+        kv.GetRequest(namespace="fake", key="k"),
+        timeout=5.0,
+        metadata=(("authorization", "Bearer secret-token"), ("x-request-id", "rid-2")),
+    )
+    assert "authorization" not in fake.seen_metadata[-1]
+    assert fake.seen_metadata[-1]["x-request-id"] == "rid-2"
+
+
 async def test_upstream_error_code_and_details_unchanged(rig: Any) -> None:
     fake, _, channel = rig
     fake.fail = (grpc.StatusCode.FAILED_PRECONDITION, "custom details \u2713")

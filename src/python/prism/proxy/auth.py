@@ -1,10 +1,16 @@
 """Who may call what: bearer tokens or client certificates, per-namespace grants.
 
-A server interceptor wraps each contract method: it authenticates the caller (a verified JWT
-from ``authorization: Bearer``, else the mTLS client certificate's subject), reads the
-namespace from the raw request and checks the grants, before the forwarding handler sees the
-call. The namespace check comes before routing, so a caller outside its grants gets
-PERMISSION_DENIED for a namespace that does not exist too: it learns nothing about which do.
+A wrapper around each contract method authenticates the caller (a verified JWT from
+``authorization: Bearer``, else the mTLS client certificate's subject), reads the namespace
+from the raw request and checks the grants, before the forwarding handler sees the call.
+The order decides what a caller can learn:
+
+1. no valid credentials: UNAUTHENTICATED, whatever the request;
+2. request bytes malformed: INVALID_ARGUMENT naming the fault (it is about the caller's own
+   bytes, so it tells nothing about the gateway);
+3. outside the caller's grants: PERMISSION_DENIED, also for a namespace that does not exist,
+   so the caller learns nothing about which do; an invalid namespace name (empty, too long,
+   control characters) is INVALID_ARGUMENT instead, as no grant can ever name it.
 
 Every routed method is one of three operations (:data:`OPERATIONS`); a method missing from
 the table is denied (fail closed), so a new contract method is unusable through an
@@ -25,15 +31,15 @@ import grpc
 import jwt
 from cryptography.hazmat.primitives import serialization
 
-from prism.proxy._intercept import Behavior, RequestInterceptor
+from prism.proxy._wrapping import Behavior
 from prism.proxy.config import AuthConfig
+from prism.proxy.forward import Reject, check_namespace, request_namespace
 from prism.proxy.tls import CredentialFileError
-from prism.proxy.wire import WireError, read_namespace
 
 __all__ = [
     "OPERATIONS",
     "AuthError",
-    "AuthInterceptor",
+    "AuthWrapper",
     "Authorizer",
     "Grant",
     "Operation",
@@ -180,12 +186,21 @@ class Grant:
     namespaces: frozenset[str]
     operations: frozenset[Operation]
 
-    def allows(self, who: Iterable[str], op: Operation, namespace: str) -> bool:
-        return (
-            op in self.operations
-            and ("*" in self.namespaces or namespace in self.namespaces)
-            and ("*" in self.identities or not self.identities.isdisjoint(who))
-        )
+
+def _index(grants: Iterable[Grant]) -> dict[tuple[Operation, str], frozenset[str]]:
+    """(operation, namespace or ``*``) -> every identity allowed it (``*``: anyone).
+
+    A check is then one lookup whatever the number of grants.
+    """
+    acc: dict[tuple[Operation, str], set[str]] = {}
+    for g in grants:
+        for op in g.operations:
+            for ns in g.namespaces:
+                acc.setdefault((op, ns), set()).update(g.identities)
+    for (op, ns), identities in acc.items():
+        if ns != "*":  # a named namespace also admits whoever holds the op everywhere
+            identities.update(acc.get((op, "*"), ()))
+    return {key: frozenset(identities) for key, identities in acc.items()}
 
 
 @dataclass
@@ -196,10 +211,18 @@ class Authorizer:
     tokens: TokenVerifier | None = None
     on_deny: Callable[[str, str], None] = field(default=lambda reason, op: None)
 
+    def __post_init__(self) -> None:
+        self._allowed = _index(self.grants)
+
     def identify(
-        self, metadata: Iterable[tuple[str, Any]], auth_context: Mapping[str, Sequence[bytes]]
+        self,
+        metadata: Iterable[tuple[str, Any]],
+        auth_context: Callable[[], Mapping[str, Sequence[bytes]]],
     ) -> frozenset[str]:
-        """The caller's principals; AuthError when it has no valid credentials."""
+        """The caller's principals; AuthError when it has no valid credentials.
+
+        ``auth_context`` is called only without a token (grpc builds it afresh per call).
+        """
         token = None
         for key, value in metadata:
             if key == "authorization":
@@ -211,13 +234,18 @@ class Authorizer:
             if self.tokens is None:
                 raise AuthError("this gateway does not accept bearer tokens")
             return self.tokens.principals(token)
-        subjects = auth_context.get("x509_subject")
+        subjects = auth_context().get("x509_subject")
         if subjects:
             return frozenset(f"cert:{s.decode()}" for s in subjects)
         raise AuthError("no credentials: send 'authorization: Bearer <token>' metadata")
 
     def check(self, who: frozenset[str], op: Operation, namespace: str) -> bool:
-        return any(g.allows(who, op, namespace) for g in self.grants)
+        allowed = self._allowed.get((op, namespace))
+        if allowed is None:
+            allowed = self._allowed.get((op, "*"))
+            if allowed is None:
+                return False
+        return "*" in allowed or not allowed.isdisjoint(who)
 
 
 def build_authorizer(config: AuthConfig) -> Authorizer:
@@ -244,13 +272,11 @@ def build_authorizer(config: AuthConfig) -> Authorizer:
     return Authorizer(grants, tokens)
 
 
-class AuthInterceptor(RequestInterceptor):
-    """Checks identity and grants before each contract call (other services pass through)."""
+class AuthWrapper:
+    """Checks identity and grants before each contract call (a MethodWrapper)."""
 
-    def __init__(self, authorizer: Authorizer, routed: Iterable[str]) -> None:
-        super().__init__()
+    def __init__(self, authorizer: Authorizer) -> None:
         self._authorizer = authorizer
-        self.watch(routed)
 
     def wrap(self, inner: Behavior, path: str) -> Behavior:
         op = OPERATIONS.get(path)
@@ -258,28 +284,29 @@ class AuthInterceptor(RequestInterceptor):
 
         async def checked(request: bytes, context: grpc.aio.ServicerContext) -> Any:
             try:
-                who = authz.identify(context.invocation_metadata() or (), context.auth_context())
+                who = authz.identify(context.invocation_metadata() or (), context.auth_context)
             except AuthError as exc:
                 _audit.warning("unauthenticated method=%s reason=%s", path, exc)
                 authz.on_deny("unauthenticated", op.value if op else "unknown")
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
             try:
-                namespace = read_namespace(request)
-            except WireError:
-                namespace = ""
-            if op is None or not authz.check(who, op, namespace):
-                what = op.value if op is not None else f"{path} (unclassified method)"
-                _audit.warning(
-                    "denied identity=%s method=%s namespace=%r",
-                    ",".join(sorted(who)),
-                    path,
-                    namespace,
-                )
-                authz.on_deny("permission_denied", op.value if op else "unknown")
-                await context.abort(
-                    grpc.StatusCode.PERMISSION_DENIED,
-                    f"not allowed to {what} in namespace {namespace!r}",
-                )
+                namespace = request_namespace(request)
+                if op is None or not authz.check(who, op, namespace):
+                    check_namespace(namespace)  # only a refusal pays for the name check
+                    what = op.value if op is not None else f"{path} (unclassified method)"
+                    _audit.warning(
+                        "denied identity=%s method=%s namespace=%r",
+                        ",".join(sorted(who)),
+                        path,
+                        namespace,
+                    )
+                    authz.on_deny("permission_denied", op.value if op else "unknown")
+                    raise Reject(
+                        grpc.StatusCode.PERMISSION_DENIED,
+                        f"not allowed to {what} in namespace {namespace!r}",
+                    )
+            except Reject as exc:
+                await context.abort(exc.code, exc.details)
             return await inner(request, context)
 
         return checked

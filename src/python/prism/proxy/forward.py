@@ -18,6 +18,7 @@ from typing import Any
 
 import grpc
 
+from prism.proxy._wrapping import MethodWrapper
 from prism.proxy.contract import ContractMethod
 from prism.proxy.upstream import Upstream
 from prism.proxy.wire import WireError, read_namespace
@@ -25,8 +26,12 @@ from prism.sdk.errors import CircuitOpenError, InvalidArgumentError
 from prism.sdk.limits import quoted, validate_name
 from prism.sdk.resilience import BreakerState
 
-# Headers gRPC sets itself: forwarding them would be rejected or wrong.
-_HOP_BY_HOP = frozenset({"user-agent", "content-type", "te", "host", "grpc-timeout"})
+# Headers gRPC sets itself (forwarding them would be rejected or wrong), and the caller's
+# credentials: they end at the gateway, so a plugin never holds a caller's bearer token (and
+# a secured call does not carry it over a second hop).
+_NOT_FORWARDED = frozenset(
+    {"user-agent", "content-type", "te", "host", "grpc-timeout", "authorization"}
+)
 _MAX_KNOWN_IN_MESSAGE = 10
 
 
@@ -37,6 +42,22 @@ class Reject(Exception):
         super().__init__(details)
         self.code = code
         self.details = details
+
+
+def request_namespace(request: bytes) -> str:
+    """The request's namespace; :class:`Reject` (INVALID_ARGUMENT) for malformed bytes."""
+    try:
+        return read_namespace(request)
+    except WireError as exc:
+        raise Reject(grpc.StatusCode.INVALID_ARGUMENT, f"malformed request: {exc}") from exc
+
+
+def check_namespace(namespace: str) -> None:
+    """:class:`Reject` (INVALID_ARGUMENT, naming the fault) unless ``namespace`` is a valid name."""
+    try:
+        validate_name("namespace", namespace)
+    except InvalidArgumentError as exc:
+        raise Reject(grpc.StatusCode.INVALID_ARGUMENT, exc.message) from exc
 
 
 class Router:
@@ -52,17 +73,10 @@ class Router:
 
     def resolve(self, request: bytes, service: str) -> Upstream:
         """The upstream for ``request``; raises :class:`Reject` when the proxy must answer."""
-        try:
-            namespace = read_namespace(request)
-        except WireError as exc:
-            raise Reject(grpc.StatusCode.INVALID_ARGUMENT, f"malformed request: {exc}") from exc
+        namespace = request_namespace(request)
         upstream = self.routes.get(namespace)
         if upstream is None:
-            # Configured names are valid, so only a miss pays for validation.
-            try:
-                validate_name("namespace", namespace)
-            except InvalidArgumentError as exc:
-                raise Reject(grpc.StatusCode.INVALID_ARGUMENT, exc.message) from exc
+            check_namespace(namespace)  # configured names are valid: only a miss pays for this
             raise Reject(
                 grpc.StatusCode.NOT_FOUND,
                 f"namespace {quoted(namespace)} is not configured on this proxy "
@@ -84,11 +98,11 @@ class Router:
 
 
 def outgoing_metadata(context: grpc.aio.ServicerContext) -> tuple[tuple[str, Any], ...]:
-    """The caller's metadata minus what gRPC sets itself."""
+    """The caller's metadata minus what gRPC sets itself and the caller's credentials."""
     return tuple(
         (key, value)
         for key, value in context.invocation_metadata() or ()
-        if key not in _HOP_BY_HOP and not key.startswith((":", "grpc-"))
+        if key not in _NOT_FORWARDED and not key.startswith((":", "grpc-"))
     )
 
 
@@ -179,14 +193,20 @@ def _went_down(upstream: Upstream) -> str:
 
 
 def build_handlers(
-    router: Router, methods: Iterable[ContractMethod]
+    router: Router, methods: Iterable[ContractMethod], wrappers: Sequence[MethodWrapper] = ()
 ) -> Sequence[grpc.GenericRpcHandler]:
-    """One generic handler per contract service, every method forwarding raw bytes."""
+    """One generic handler per contract service, every method forwarding raw bytes.
+
+    ``wrappers`` (outermost first) wrap each method's behaviour once, here.
+    """
     by_service: dict[str, dict[str, grpc.RpcMethodHandler]] = {}
     for m in methods:
+        behavior = _stream(m, router) if m.server_streaming else _unary(m, router)
+        for wrapper in reversed(wrappers):
+            behavior = wrapper.wrap(behavior, m.path)
         if m.server_streaming:
-            handler = grpc.unary_stream_rpc_method_handler(_stream(m, router))
+            handler = grpc.unary_stream_rpc_method_handler(behavior)
         else:
-            handler = grpc.unary_unary_rpc_method_handler(_unary(m, router))
+            handler = grpc.unary_unary_rpc_method_handler(behavior)
         by_service.setdefault(m.service, {})[m.name] = handler
     return [grpc.method_handlers_generic_handler(s, h) for s, h in by_service.items()]

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from prism.proxy._intercept import Behavior, RequestInterceptor
+from prism.proxy._wrapping import Behavior
 from prism.proxy.upstream import Upstream, UpstreamState
 from prism.proxy.wire import WireError, read_namespace
 
@@ -49,11 +49,10 @@ class _UpstreamCollector(Collector):
         yield breaker
 
 
-class GatewayMetrics(RequestInterceptor):
-    """Counts and times every contract call; serves /metrics on its own HTTP port."""
+class GatewayMetrics:
+    """Counts and times every contract call (a MethodWrapper); serves /metrics on its own port."""
 
     def __init__(self, upstreams: Mapping[str, Upstream], routes: Mapping[str, Upstream]) -> None:
-        super().__init__()
         self.registry = CollectorRegistry()
         self._namespaces = frozenset(routes)
         self.calls = Counter(

@@ -18,7 +18,8 @@ from collections.abc import Mapping
 import grpc
 from grpc_reflection.v1alpha.reflection import SERVICE_NAME as REFLECTION_SERVICE_NAME
 
-from prism.proxy.auth import AuthInterceptor, build_authorizer
+from prism.proxy._wrapping import MethodWrapper
+from prism.proxy.auth import AuthWrapper, build_authorizer
 from prism.proxy.config import DEFAULT_HOST, ProxyConfig
 from prism.proxy.contract import CONTRACT_SERVICE_NAMES, contract_methods
 from prism.proxy.forward import Router, build_handlers
@@ -114,18 +115,16 @@ class ProxyServer:
             for ns, up in self.routes.items()
         }
 
-    def _interceptors(self) -> list[grpc.aio.ServerInterceptor]:
+    def _wrappers(self) -> list[MethodWrapper]:
         """Metrics outermost (so denials are counted with their status), then auth."""
-        routed = frozenset(m.path for m in contract_methods())
-        out: list[grpc.aio.ServerInterceptor] = []
+        out: list[MethodWrapper] = []
         if self.metrics is not None:
-            self.metrics.watch(routed)
             out.append(self.metrics)
         if self.config.auth is not None:
             authorizer = build_authorizer(self.config.auth)
             if self.metrics is not None:
                 authorizer.on_deny = self.metrics.deny
-            out.append(AuthInterceptor(authorizer, routed))
+            out.append(AuthWrapper(authorizer))
         return out
 
     async def start(self) -> int:
@@ -133,8 +132,10 @@ class ProxyServer:
         if self.config.tls is not None:
             tls = self.config.tls
             credentials = server_credentials(TlsFiles(tls.cert, tls.key, tls.client_ca))
-        server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=self._interceptors())
-        server.add_generic_rpc_handlers(build_handlers(Router(self.routes), contract_methods()))
+        server = grpc.aio.server(options=SERVER_OPTIONS)
+        server.add_generic_rpc_handlers(
+            build_handlers(Router(self.routes), contract_methods(), self._wrappers())
+        )
         self.health.add_to_server(server)
         enable_server_reflection(
             [*CONTRACT_SERVICE_NAMES, HEALTH_SERVICE_NAME, REFLECTION_SERVICE_NAME], server
