@@ -181,7 +181,7 @@ async def test_unsubscribe_ends_a_stream_whose_cancel_was_lost(lost: int) -> Non
     finishes (CPython gh-86296); redis-py wraps every send in it. The Redis Cluster stream then
     read on and Unsubscribe waited for ever (CI: stream still open 15 s after Unsubscribe)."""
     broker = MemBroker()
-    servicer = PubSubServicer(broker)
+    servicer = PubSubServicer(lambda: broker)
     client = Client(servicer)
     await client.subscribed()
     sub = broker.subscriptions[0]
