@@ -16,12 +16,13 @@ import os
 import statistics
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 from prism.interfaces import multicast_registry_pb2 as pb
 from prism.plugins.multicast import build_coordinator
 from prism.sdk.patterns import Filter, parse_filter
 
-IDENTITIES, GROUPS = 1000, 10
+IDENTITIES, GROUPS, BATCH = 1000, 10, 16
 
 
 def group_filter(op: pb.FilterOp.ValueType, value: str) -> Filter:
@@ -30,17 +31,13 @@ def group_filter(op: pb.FilterOp.ValueType, value: str) -> Filter:
 
 
 async def bench(registry: str, redis_addr: str, rounds: int) -> None:
-    slots = await build_coordinator(registry, "inprocess", redis_addr=redis_addr)
+    # A generous connect timeout: the figures are for loaded machines too.
+    slots = await build_coordinator(
+        registry, "inprocess", redis_addr=redis_addr, redis_connect_timeout=5.0
+    )
     c, ns = slots.coordinator, f"bench-enum-{uuid.uuid4().hex[:8]}"
     try:
-        for first in range(0, IDENTITIES, 16):
-            last = min(first + 16, IDENTITIES)
-            await asyncio.gather(
-                *(
-                    c.register(ns, f"id-{i}", {"group": f"g{i % GROUPS}"}, 300)
-                    for i in range(first, last)
-                )
-            )
+        await in_batches(lambda i: c.register(ns, f"id-{i}", {"group": f"g{i % GROUPS}"}, 300))
         filters = {
             "EQ (index)": group_filter(pb.FILTER_OP_EQ, "g3"),
             "PREFIX (whole registry)": group_filter(pb.FILTER_OP_PREFIX, "g3"),
@@ -60,8 +57,14 @@ async def bench(registry: str, redis_addr: str, rounds: int) -> None:
         index, whole = (statistics.median(ms) for ms in times.values())
         print(f"{registry}: whole registry / index = {whole / index:.1f}x")
     finally:
-        await asyncio.gather(*(c.unregister(ns, f"id-{i}") for i in range(IDENTITIES)))
+        await in_batches(lambda i: c.unregister(ns, f"id-{i}"))
         await slots.close()
+
+
+async def in_batches(call: Callable[[int], Awaitable[object]]) -> None:
+    """``call(i)`` for every identity, ``BATCH`` at a time (within the Redis pool's size)."""
+    for first in range(0, IDENTITIES, BATCH):
+        await asyncio.gather(*(call(i) for i in range(first, min(first + BATCH, IDENTITIES))))
 
 
 def main() -> None:
