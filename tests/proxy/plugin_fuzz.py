@@ -58,7 +58,7 @@ async def _code(channel: grpc.aio.Channel, method: MethodDescriptor, raw: bytes)
 
     try:
         await asyncio.wait_for(drain(), STREAM_WAIT)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return grpc.StatusCode.OK, "still streaming"
     except grpc.aio.AioRpcError as exc:
         return exc.code(), exc.details()

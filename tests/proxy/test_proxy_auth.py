@@ -44,51 +44,12 @@ from prism.sdk.testing import (
     KeyValueBasicConformance,
     KeyValueScanConformance,
     KeyValueTTLConformance,
-    PubSubBasicConformance,
 )
 from proxy.credentials import AUDIENCE, ISSUER, CertAuthority, TokenIssuer, write
 from proxy.gateway import Gateway
-from services.servers import RedisServer
-
-pytest_plugins = ["services.servers"]  # redis_shared: a real Redis for the pub/sub kit
+from proxy.secured import Secured, kit_channel
 
 TIMEOUT = 10.0
-
-
-class Secured:
-    """A TLS + token gateway and the credentials to talk to it."""
-
-    def __init__(self, workdir: Path, more_namespaces: str = "") -> None:
-        self.ca = CertAuthority.create("prism-test-ca")
-        self.other_ca = CertAuthority.create("other-ca")
-        cert, key = self.ca.issue("gateway", server=True)
-        write(workdir / "server.pem", cert)
-        write(workdir / "server.key", key)
-        self.issuer = TokenIssuer()
-        write(workdir / "jwks.json", self.issuer.jwks())
-        config = f"""\
-namespaces:
-  default: {{plugin: memstore}}
-  orders: {{plugin: memstore}}
-  conformance: {{plugin: memstore}}
-{more_namespaces}tls: {{cert: server.pem, key: server.key}}
-auth:
-  tokens: {{audience: {AUDIENCE}, issuer: "{ISSUER}", jwks: jwks.json}}
-  grants:
-    - {{identities: ["token:alice"], namespaces: [default], allow: [read, write, subscribe]}}
-    - {{identities: ["token:bob"], namespaces: [orders], allow: [read]}}
-    - {{identities: ["claim:role=conformance"], namespaces: ["*"], allow: [read, write, subscribe]}}
-metrics: {{port: 0}}
-"""
-        self.gateway = Gateway(config, workdir).start()
-        assert self.gateway.proc is not None and self.gateway.proc.stdout is not None
-        line = self.gateway.proc.stdout.readline()
-        assert line.startswith(METRICS_PREFIX), line
-        self.metrics_url = line[len(METRICS_PREFIX) :].strip()
-
-    def channel(self, ca: CertAuthority | None = None) -> grpc.Channel:
-        creds = grpc.ssl_channel_credentials(root_certificates=(ca or self.ca).pem)
-        return grpc.secure_channel(self.gateway.addr, creds)
 
 
 @pytest.fixture(scope="module")
@@ -437,19 +398,9 @@ def test_metrics_flag_on_a_plain_gateway_labels_unknown_namespaces_other(tmp_pat
 # -- conformance through the authenticated gateway --------------------------------------------
 
 
-def _kit_channel(secured: Secured) -> grpc.aio.Channel:
-    """A channel with TLS and the conformance kit's token (its grant covers every namespace)."""
-    token = secured.issuer.token("conformance-kit", role="conformance")
-    creds = grpc.composite_channel_credentials(
-        grpc.ssl_channel_credentials(root_certificates=secured.ca.pem),
-        grpc.access_token_call_credentials(token),
-    )
-    return grpc.aio.secure_channel(secured.gateway.addr, creds)
-
-
 @pytest.fixture
 async def prism_channel(secured: Secured) -> AsyncIterator[grpc.aio.Channel]:
-    async with _kit_channel(secured) as channel:
+    async with kit_channel(secured) as channel:
         yield channel
 
 
@@ -463,30 +414,6 @@ class TestScanConformanceThroughAuthGateway(KeyValueScanConformance):
 
 class TestTTLConformanceThroughAuthGateway(KeyValueTTLConformance):
     pass
-
-
-@pytest.fixture(scope="module")
-def secured_events(
-    tmp_path_factory: pytest.TempPathFactory, redis_shared: RedisServer
-) -> Iterator[Secured]:
-    """A secured gateway with ``events`` on the Redis plugin (pub/sub), on a real Redis."""
-    events = f'  events: {{plugin: redis, settings: {{addr: "{redis_shared.addr}"}}}}\n'
-    s = Secured(tmp_path_factory.mktemp("secured-events"), events)
-    try:
-        yield s
-    finally:
-        s.gateway.stop()
-
-
-class TestPubSubConformanceThroughAuthGateway(PubSubBasicConformance):
-    @pytest.fixture
-    def prism_namespace(self) -> str:
-        return "events"
-
-    @pytest.fixture
-    async def prism_channel(self, secured_events: Secured) -> AsyncIterator[grpc.aio.Channel]:
-        async with _kit_channel(secured_events) as channel:
-            yield channel
 
 
 # -- mutual TLS ------------------------------------------------------------------------------
