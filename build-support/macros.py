@@ -28,5 +28,6 @@ def prism_plugin(name, description, **kwargs):
         },
         wheel=True,
         sdist=False,
+        repositories=["@prism"],  # `./pants publish`: the index is configured per machine
     )
     pex_binary(name="server", entry_point=main, dependencies=[f":{name}"])

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Installed wheels work like the repo, from a package index: publish the wheels of
-# `./pants package` (prism, prism-proxy, prism-sdk, prism-plugin-PLUGIN) with twine to a real
-# index server (pypiserver) on 127.0.0.1, pip install `prism` and `prism-plugin-PLUGIN` from it
-# into a fresh venv, and serve a namespace on the plugin with `prism up --config`: Set, then
-# Get, through the gateway.
+# Installed wheels work like the repo, from a package index: `./pants publish` the wheels
+# (prism, prism-proxy, prism-sdk, prism-plugin-PLUGIN; their `repositories=["@prism"]`) to a
+# real index server (pypiserver) on 127.0.0.1, pip install `prism` and `prism-plugin-PLUGIN`
+# from it into a fresh venv, and serve a namespace on the plugin with `prism up --config`:
+# Set, then Get, through the gateway.
 #
-# usage: tools/check_index.sh [PLUGIN]    (default: memstore, which needs no server; run after
-#        `./pants package ::`). pypiserver and twine: a venv of their own, pinned by
-#        tools/index-constraints.txt; the installed third-party set is pinned by constraints.txt.
+# usage: tools/check_index.sh [PLUGIN]    (default: memstore, which needs no server).
+#        pypiserver: a venv of its own, pinned by tools/index-constraints.txt; the installed
+#        third-party set is pinned by constraints.txt. The first `./pants publish` on a machine
+#        builds Pants' twine tool (minutes); later runs reuse it.
 #
 # Prism's names are installed from the local index only: `prism`, `prism-proxy` and `prism-sdk`
 # are also other projects' names on the public index, with higher versions, so adding the local
@@ -32,16 +33,13 @@ cleanup() {
 trap cleanup EXIT
 t0=$(now_ms)
 
-wheels=()
-for pattern in "prism-[0-9]*" "prism_proxy-*" "prism_sdk-*" "prism_plugin_$plugin-*"; do
-  found=(dist/$pattern.whl)
-  [[ -f "${found[0]}" ]] || die "no dist/$pattern.whl: run ./pants package :: first"
-  wheels+=("${found[@]}")
-done
+targets=(//:prism-sdk src/python/prism/proxy:dist src/python/prism/cli:dist)
+targets+=("src/python/prism/plugins/$plugin:dist")
+[[ -d "src/python/prism/plugins/$plugin" ]] || die "no plugin folder src/python/prism/plugins/$plugin"
 
-log "index tools (pypiserver, twine) in a venv"
+log "index server (pypiserver) in a venv"
 "$python" -m venv "$work/tools"
-"$work/tools/bin/pip" install --quiet -c tools/index-constraints.txt pypiserver twine
+"$work/tools/bin/pip" install --quiet -c tools/index-constraints.txt pypiserver
 
 port="$(free_port)"
 index="http://127.0.0.1:$port"
@@ -59,9 +57,11 @@ wait_until 60 "$work/index.pid" probe "$index/simple/" \
   || { cat "$work/index.log" >&2; die "pypiserver did not answer on $index"; }
 log "pypiserver on $index"
 
-log "publish with twine: ${wheels[*]}"
-"$work/tools/bin/twine" upload --non-interactive --disable-progress-bar \
-  --repository-url "$index/" -u prism -p unused "${wheels[@]}" >&2
+log "./pants publish ${targets[*]} (repository @prism = $index)"
+TWINE_REPOSITORY_URL_PRISM="$index/" TWINE_USERNAME_PRISM=prism TWINE_PASSWORD_PRISM=unused \
+  ./pants publish "${targets[@]}" >"$work/publish.log" 2>&1 \
+  || { cat "$work/publish.log" >&2; die "./pants publish failed"; }
+grep -a "published to @prism" "$work/publish.log" >&2 || true
 
 log "fresh venv: pip install --index-url $index/simple/ prism prism-plugin-$plugin"
 "$python" -m venv "$work/venv"
@@ -73,7 +73,7 @@ for dist in prism prism-proxy prism-sdk "prism-plugin-$plugin"; do
   version="$("$work/venv/bin/python" -c 'import sys
 from importlib.metadata import version
 print(version(sys.argv[1]))' "$dist")"
-  want="$(basename "$(ls dist/"$(tr - _ <<<"$dist")"-[0-9]*.whl)" | cut -d- -f2)"
+  want="$(basename "$(ls "$work/packages/$(tr - _ <<<"$dist")"-[0-9]*.whl)" | cut -d- -f2)"
   [[ "$version" == "$want" ]] || die "$dist $version installed, not the published $want"
 done
 
