@@ -42,7 +42,8 @@ def test_finds_the_repo_root_from_a_subfolder(
     assert "tests/plugins/mystore/test_mystore_conformance.py" in out
     assert "./pants test tests/plugins/mystore::" in out
     assert "./pants package src/python/prism/plugins/mystore:dist" in out
-    assert 'add "src/python/prism/plugins/mystore" to PLUGINS' in out
+    assert "{plugin: mystore}" in out and "PLUGINS" not in out  # found by its folder, no list
+    assert "./prism-loadtest kv --plugin mystore" in out
     assert not (repo / "docs" / "src").exists()
 
 

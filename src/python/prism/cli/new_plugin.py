@@ -154,8 +154,9 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         _remove_partial(root, args.name)
         return _fail("cancelled", code=130)
-    write_answers(answers_path(root, args.name), remembered_answers(worker), version)
-    _report(root, args.name)
+    answers = remembered_answers(worker)
+    write_answers(answers_path(root, args.name), answers, version)
+    _report(root, args.name, str(answers.get("kind", "keyvalue")))
     return 0
 
 
@@ -165,7 +166,7 @@ def _remove_partial(root: Path, name: str) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _report(root: Path, name: str) -> None:
+def _report(root: Path, name: str, kind: str) -> None:
     print(f"created plugin {name!r} in {root}:")
     for folder in plugin_paths(root, name):
         for path in sorted(folder.rglob("*")):
@@ -177,6 +178,7 @@ def _report(root: Path, name: str) -> None:
         f"  wheel:       ./pants package src/python/prism/plugins/{name}:dist\n"
         f"  backend:     src/python/prism/plugins/{name}/backend.py, "
         'the places marked "BACKEND CLIENT"\n'
-        f'  ./prism up:  add "src/python/prism/plugins/{name}" to PLUGINS in '
-        "src/python/prism/cli/BUILD, then map a namespace to it (docs/new-plugin.md)"
+        f"  ./prism up:  map a namespace to it: {{plugin: {name}}} (found by its folder)\n"
+        f"  load test:   ./prism-loadtest {'pubsub' if kind == 'pubsub' else 'kv'} --plugin {name}"
+        f"   (ghz: tests/load/ghz/run.sh --plugin {name})"
     )
