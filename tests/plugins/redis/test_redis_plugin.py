@@ -31,7 +31,7 @@ from prism.sdk.errors import DeadlineExceededError, UnavailableError
 from prism.sdk.health import HealthStatus
 from prism.sdk.limits import MAX_TAGS, MAX_TAGS_BYTES
 from prism.sdk.patterns import BrokerMessage
-from prism.sdk.plugin import started_plugin
+from prism.sdk.plugin import PluginRuntime, started_plugin
 from prism.sdk.testing import running_plugin
 from services.servers import RedisServer
 
@@ -277,3 +277,15 @@ def test_settings_from_env() -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(RedisSettings, environ={"PRISM_REDIS_ADDR": "nohost", "PRISM_REDIS_DB": "-1"})
     assert "PRISM_REDIS_ADDR" in str(info.value) and "PRISM_REDIS_DB" in str(info.value)
+
+
+async def test_initialize_overrides_build_the_backend(redis_srv: RedisServer) -> None:
+    plugin = RedisPlugin(settings(addr=f"127.0.0.1:{_closed_port()}"))
+    runtime = PluginRuntime(plugin)
+    await runtime.initialize({"addr": redis_srv.addr, "pool_max_open": "3"})
+    try:
+        assert plugin.backend.settings.pool_max_open == 3
+        ns = _ns()
+        assert await plugin.kv_store().set(ns, "k", b"v", None, {}) is True  # the live server
+    finally:
+        await runtime.stop()
