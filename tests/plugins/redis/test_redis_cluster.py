@@ -138,7 +138,8 @@ class Writers:
 
     def __init__(self, channel: grpc.aio.Channel, n: int = 4) -> None:
         self.kv = keyvalue_basic_pb2_grpc.KeyValueBasicInterfaceStub(channel)
-        self.n, self.acked, self.ok_at = n, list[str](), list[float]()
+        self.n, self.acked = n, list[str]()
+        self.ok: list[tuple[float, float]] = []  # (started, acknowledged) per acknowledged write
         self.failures: list[tuple[grpc.StatusCode, float]] = []
         self.stop = asyncio.Event()
 
@@ -152,7 +153,7 @@ class Writers:
                     timeout=30,
                 )
                 self.acked.append(key)
-                self.ok_at.append(time.monotonic())
+                self.ok.append((started, time.monotonic()))
             except grpc.aio.AioRpcError as exc:
                 self.failures.append((exc.code(), time.monotonic() - started))
                 await asyncio.sleep(0.01)
@@ -214,12 +215,17 @@ async def _failover(cluster: RedisCluster, wait_replicas: int) -> Failover:
         async def promoted() -> bool:
             return await _namespace_master(cluster, skip=master) not in (None, master)
 
+        def after_kill() -> list[float]:
+            """When writes sent after the kill were acknowledged (earlier ones may have been
+            acknowledged just after it)."""
+            return [done for started, done in writers.ok if started > killed_at]
+
         async def written() -> bool:
-            return any(t > killed_at for t in writers.ok_at)
+            return bool(after_kill())
 
         promoted_after = await _until("promotion", promoted, killed_at)
         await _until("a write after the kill", written, killed_at)
-        recovered = min(t for t in writers.ok_at if t > killed_at) - killed_at
+        recovered = min(after_kill()) - killed_at
         await asyncio.sleep(1.0)  # writes go on after the recovery
         writers.stop.set()
         await task
