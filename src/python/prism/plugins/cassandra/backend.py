@@ -1,6 +1,6 @@
 """The cassandra backend: client connections for prism.sdk.pool, and the calls the servicers make.
 
-Driver: cassandra-driver (the Apache Cassandra project's Python driver: token-aware routing,
+Driver: cassandra-driver (the established Python driver for Cassandra: token-aware routing,
 node discovery, reconnection, prepared statements, protocol v5), chosen for that maturity over
 an asyncio-native client. It has no asyncio API, so each request is bridged from the driver's
 callbacks to the event loop (``aio.py``).
