@@ -1,9 +1,9 @@
 """The cassandra backend: client connections for prism.sdk.pool, and the calls the servicers make.
 
-Driver: cassandra-driver (DataStax/Apache, the reference Python driver: token-aware routing,
-node discovery, reconnection, prepared statements, protocol v5). It has no asyncio API, and
-the asyncio-native drivers on PyPI are thin or unmaintained, so each request is bridged from
-the driver's callbacks to the event loop (``aio.py``).
+Driver: cassandra-driver (the established Python driver for Cassandra: token-aware routing,
+node discovery, reconnection, prepared statements, protocol v5), chosen for that maturity over
+an asyncio-native client. It has no asyncio API, so each request is bridged from the driver's
+callbacks to the event loop (``aio.py``).
 
 Pooling: the driver's. One ``Session`` holds a connection per node and multiplexes thousands
 of concurrent requests on it, reconnecting with ``reconnect_delay``; a pool of sessions would

@@ -48,4 +48,4 @@ class CassandraSettings(PluginSettings, GuardedPoolSettings):
         description="Partitions per namespace; fixed once data is written (docs/plugins.md).",
     )
     # A pooled "connection" is a lease on the driver's one session (backend.py).
-    pool_max_open: int = Field(default=64, ge=1, description="Most requests in flight at once.")
+    pool_max_open: int = Field(default=256, ge=1, description="Most requests in flight at once.")
