@@ -247,6 +247,36 @@ def _parse_redis_addr(value: str) -> tuple[str, int]:
 
 
 @contextmanager
+def redis_cluster(replicas: int = 1) -> Iterator[RedisCluster]:
+    """A Redis Cluster of our own (tools/redis.sh cluster-start: 3 masters, ``replicas`` each)."""
+    install_redis()
+    d = _new_dir("prism-rcluster-")
+    try:
+        out = _run("redis.sh", "cluster-start", str(d), str(replicas), timeout=START_TIMEOUT_S)
+        yield RedisCluster(addrs=_last_line(out, "addrs").split(","), dir=d)
+    finally:
+        try:
+            _run("redis.sh", "cluster-stop", str(d), timeout=STOP_TIMEOUT_S)
+        finally:
+            if not _keep_dirs():
+                shutil.rmtree(d, ignore_errors=True)
+
+
+@dataclass
+class RedisCluster:
+    addrs: list[str]
+    dir: Path
+
+    def kill(self, node: int) -> None:
+        """SIGKILL node ``node`` (1..3 start as masters, the others as their replicas)."""
+        _run("redis.sh", "node-kill", str(self.dir), str(node), timeout=STOP_TIMEOUT_S)
+
+    def start(self, node: int) -> None:
+        """Start a killed node again; it rejoins the cluster (as a replica if it was failed over)."""
+        _run("redis.sh", "node-start", str(self.dir), str(node), timeout=START_TIMEOUT_S)
+
+
+@contextmanager
 def shared_redis() -> Iterator[RedisServer]:
     """The Redis named by PRISM_TEST_REDIS_ADDR if set, else one of our own (no AOF)."""
     env = os.environ.get("PRISM_TEST_REDIS_ADDR")

@@ -24,6 +24,7 @@ class MemSubscription:
         self.start_cancelled = False
         self.cleanup_error: Exception | None = None
         self.waiting = asyncio.Event()  # set while messages() waits for the next message
+        self.lost_cancels = 0  # how many cancels messages() loses, as 3.11's wait_for can
 
     async def start(self) -> None:
         try:
@@ -45,6 +46,9 @@ class MemSubscription:
                     message = await self.queue.get()
                 except asyncio.CancelledError:
                     self.anext_cancelled = True
+                    if self.lost_cancels:
+                        self.lost_cancels -= 1
+                        continue
                     raise
                 finally:
                     self.waiting.clear()

@@ -175,6 +175,28 @@ async def test_unsubscribe_ends_the_stream_ok() -> None:
     assert broker.subscriptions[0].closed and servicer.active_subscriptions == 0
 
 
+@pytest.mark.parametrize("lost", [1, 3])
+async def test_unsubscribe_ends_a_stream_whose_cancel_was_lost(lost: int) -> None:
+    """Python 3.11's asyncio.wait_for returns normally when a cancel lands as its inner future
+    finishes (CPython gh-86296); redis-py wraps every send in it. The Redis Cluster stream then
+    read on and Unsubscribe waited for ever (CI: stream still open 15 s after Unsubscribe)."""
+    broker = MemBroker()
+    servicer = PubSubServicer(broker)
+    client = Client(servicer)
+    await client.subscribed()
+    sub = broker.subscriptions[0]
+    sub.lost_cancels = lost
+    broker.end_on_close = False  # the stream must end by cancellation, not by close()
+    await asyncio.wait_for(sub.waiting.wait(), 5)
+    assert (await servicer.Unsubscribe(UNSUB, None)).unsubscribed
+    try:
+        await asyncio.wait_for(client.task, 5)
+    finally:
+        lost_left, sub.lost_cancels = sub.lost_cancels, 0  # a failed run must not hang teardown
+    assert lost_left == 0 and sub.closed and servicer.active_subscriptions == 0
+    assert await other_tasks() == set()
+
+
 async def test_broker_ending_its_messages_ends_the_stream() -> None:
     broker = MemBroker()
     servicer = PubSubServicer(broker)

@@ -187,7 +187,9 @@ class RedisBroker:
         stream = _keys(namespace, topic)[0]
         cap = self.backend.settings.stream_max_len
         fields = encode_fields("p", payload, "m:", metadata)
-        message_id = await self.backend.command("XADD", stream, "MAXLEN", "~", cap, "*", *fields)
+        message_id = await self.backend.command(
+            "XADD", stream, "MAXLEN", "~", cap, "*", *fields, write=True
+        )
         return str(message_id.decode())
 
     def subscribe(

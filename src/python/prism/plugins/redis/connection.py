@@ -4,6 +4,13 @@ A pooled connection is a ``redis.asyncio.Redis(single_connection_client=True)``:
 TCP connection (so ``pool_max_open`` is the real connection count) and keeps redis-py's
 command API and reply parsing. redis-py's own retries are off: a dead Redis must surface as
 UNAVAILABLE at once, and the SDK breaker decides when to try again.
+
+With ``cluster`` on, a pooled object is a ``RedisCluster`` client instead: it routes each
+command by its key's slot and keeps one pool per node, but the SDK pool hands it to one caller
+at a time, so it opens at most one connection per node and stays behind the same breaker and
+error classification. That exclusivity is also what makes WAIT sound: WAIT counts the replicas
+that have this connection's writes, so it must follow the write on the same node and
+connection. A namespace is one hash tag, hence one slot and one master (see docs/plugins.md).
 """
 
 from __future__ import annotations
@@ -13,7 +20,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import redis.exceptions
-from redis.asyncio import Redis
+from redis._parsers import AsyncCommandsParser
+from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -34,7 +43,15 @@ def classify_redis(exc: BaseException) -> PrismError | None:
     """redis-py's errors are not OSErrors: map the transient ones for the SDK."""
     if isinstance(exc, redis.exceptions.TimeoutError):
         return DeadlineExceededError(f"redis did not answer in time: {exc}")
-    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.ReadOnlyError):
+    if isinstance(
+        exc,
+        redis.exceptions.ConnectionError
+        | redis.exceptions.ReadOnlyError
+        | redis.exceptions.ClusterDownError
+        | redis.exceptions.TryAgainError
+        | redis.exceptions.MasterDownError
+        | redis.exceptions.RedisClusterException,
+    ):
         return UnavailableError(f"redis unavailable: {exc}")
     return None
 
@@ -53,24 +70,69 @@ def decode_fields(fields: Mapping[bytes, bytes], prefix: bytes) -> dict[str, str
     return {k[n:].decode(): v.decode() for k, v in fields.items() if k.startswith(prefix)}
 
 
+class _SharedCommandTable(AsyncCommandsParser):
+    """A cluster client's key finder that fetches COMMAND's table once per factory.
+
+    redis-py fetches the whole table (hundreds of KB) in every client's ``initialize`` and
+    again after every connection error; on a loaded host that took longer than
+    ``connect_timeout``, so Subscribe (which opens its own client) failed UNAVAILABLE.
+    """
+
+    def __init__(self, table: dict[str, Any]) -> None:
+        super().__init__()
+        self._table = table
+
+    async def initialize(self, node: ClusterNode | None = None) -> None:
+        if self._table:
+            if node is not None:
+                self.node = node  # this client's node, for COMMAND GETKEYS
+            self.commands = self._table
+            return
+        await super().initialize(node)
+        self._table.update(self.commands)
+
+
 class RedisFactory:
     """prism.sdk.pool ConnectionFactory of single-connection clients."""
 
     def __init__(self, settings: RedisSettings) -> None:
         self.settings = settings
+        # Cluster nodes seen so far: a new client starts from all of them, so it still finds
+        # the cluster when the node of ``addr`` is the one that died.
+        self.known_nodes = [settings.addr]
+        self.command_table: dict[str, Any] = {}
 
     async def create(self, *, blocking: bool = False) -> Redis:
         """A connected client (TCP, HELLO/AUTH/SELECT done within ``connect_timeout``); a
         ``blocking`` one (for XREADGROUP BLOCK) waits ``subscribe_block`` longer for replies."""
         s = self.settings
         host, _, port = s.addr.rpartition(":")
+        wait = s.wait_timeout if s.wait_replicas else 0.0
+        if s.cluster:
+            nodes = [
+                ClusterNode(h, int(p)) for h, _, p in (a.rpartition(":") for a in self.known_nodes)
+            ]
+            cluster = RedisCluster(
+                startup_nodes=nodes,
+                password=s.password.get_secret_value() if s.password else None,
+                socket_connect_timeout=s.connect_timeout,
+                socket_timeout=s.command_timeout + wait + (s.subscribe_block if blocking else 0.0),
+                retry=Retry(NoBackoff(), 0),
+                ssl=s.tls,
+                ssl_ca_certs=s.tls_ca_file,
+            )
+            cluster.commands_parser = _SharedCommandTable(self.command_table)
+            target = f"redis cluster via {s.addr}"
+            await connect_within(cluster.initialize, cluster.aclose, s.connect_timeout, target)
+            self.known_nodes = [f"{n.host}:{n.port}" for n in cluster.get_nodes()]
+            return cast(Redis, cluster)  # same command API; WAIT is routed in Backend.durable
         conn = Redis(
             host=host,
             port=int(port),
             db=s.db,
             password=s.password.get_secret_value() if s.password else None,
             socket_connect_timeout=s.connect_timeout,
-            socket_timeout=s.command_timeout + (s.subscribe_block if blocking else 0.0),
+            socket_timeout=s.command_timeout + wait + (s.subscribe_block if blocking else 0.0),
             retry=Retry(NoBackoff(), 0),
             single_connection_client=True,
             ssl=s.tls,
@@ -107,9 +169,43 @@ class Backend(GuardedPool[Redis]):
         self.settings, self.factory = settings, RedisFactory(settings)
         super().__init__("redis", self.factory, settings, classifiers=CLASSIFIERS)
 
-    async def command(self, *args: Any) -> Any:
-        """One command, its reply parsed by redis-py."""
-        return await self.run(lambda conn: cast(Any, conn).execute_command(*args))
+    async def command(self, *args: Any, write: bool = False) -> Any:
+        """One command (its key first), its reply parsed by redis-py; a ``write`` is made
+        durable per ``wait_replicas``."""
 
-    async def script(self, lua: Lua, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        return await self.run(lambda conn: lua(conn, keys, args))
+        async def call(conn: Redis) -> Any:
+            result = await cast(Any, conn).execute_command(*args)
+            if write:
+                await self.durable(conn, str(args[1]))
+            return result
+
+        return await self.run(call)
+
+    async def script(
+        self, lua: Lua, keys: Sequence[str], args: Sequence[Any], *, write: bool = False
+    ) -> Any:
+        async def call(conn: Redis) -> Any:
+            result = await lua(conn, keys, args)
+            if write:
+                await self.durable(conn, keys[0])
+            return result
+
+        return await self.run(call)
+
+    async def durable(self, conn: Redis, key: str) -> None:
+        """WAIT for ``wait_replicas`` replicas of ``key``'s master, on the connection that
+        wrote it; fewer in time is UNAVAILABLE (the write is done on the master regardless)."""
+        s = self.settings
+        if not s.wait_replicas:
+            return
+        ms = int(s.wait_timeout * 1000)
+        if isinstance(conn, RedisCluster):
+            node = conn.get_node_from_key(key)
+            acked = await conn.execute_command("WAIT", s.wait_replicas, ms, target_nodes=node)
+        else:
+            acked = await cast(Any, conn).execute_command("WAIT", s.wait_replicas, ms)
+        if int(acked) < s.wait_replicas:
+            raise UnavailableError(
+                f"write reached {acked} of {s.wait_replicas} replicas within {s.wait_timeout}s;"
+                " it is on the master and may survive or be lost"
+            )

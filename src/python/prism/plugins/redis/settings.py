@@ -16,6 +16,13 @@ class RedisSettings(PluginSettings, GuardedPoolSettings):
     addr: str = Field(default="127.0.0.1:6379", pattern=r"^\S+:\d{1,5}$", description="host:port")
     db: int = Field(default=0, ge=0)
     password: SecretStr | None = None
+    cluster: bool = Field(
+        default=False, description="addr is one node of a Redis Cluster (the others are found)."
+    )
+    wait_replicas: int = Field(
+        default=0, ge=0, description="A write returns OK only once this many replicas have it."
+    )
+    wait_timeout: Duration = Field(default=0.5, gt=0, description="WAIT's limit per write.")
     tls: bool = False
     tls_ca_file: str | None = None
     connect_timeout: Duration = Field(default=0.5, gt=0)

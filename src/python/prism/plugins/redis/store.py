@@ -127,28 +127,28 @@ class RedisStore(CountByScan):
         ttl = "" if ttl_seconds is None else str(_ms(ttl_seconds))
         fields = encode_fields("v", value, "t:", tags)
         args = [key, ttl, SWEEP_BATCH, f"{namespace_prefix(namespace)}k:", *fields]
-        return not await self.backend.script(_SET, _keys(namespace, key), args)
+        return not await self.backend.script(_SET, _keys(namespace, key), args, write=True)
 
     async def get(self, namespace: str, key: str) -> Entry | None:
         raw = await self.backend.command("HGETALL", _keys(namespace, key)[0])
         return Entry(raw.get(b"v", b""), decode_fields(raw, b"t:")) if raw else None
 
     async def delete(self, namespace: str, key: str) -> bool:
-        return bool(await self.backend.script(_DELETE, _keys(namespace, key), [key]))
+        return bool(await self.backend.script(_DELETE, _keys(namespace, key), [key], write=True))
 
     async def exists(self, namespace: str, key: str) -> bool:
         return bool(await self.backend.command("EXISTS", _keys(namespace, key)[0]))
 
     async def expire(self, namespace: str, key: str, ttl_seconds: float) -> bool:
         args = [key, _ms(ttl_seconds)]
-        return bool(await self.backend.script(_EXPIRE, _keys(namespace, key), args))
+        return bool(await self.backend.script(_EXPIRE, _keys(namespace, key), args, write=True))
 
     async def get_ttl(self, namespace: str, key: str) -> tuple[bool, float | None]:
         ms = int(await self.backend.command("PTTL", _keys(namespace, key)[0]))
         return (False, None) if ms == -2 else (True, None if ms == -1 else ms / 1000.0)
 
     async def persist(self, namespace: str, key: str) -> bool | None:
-        done = int(await self.backend.script(_PERSIST, _keys(namespace, key), [key]))
+        done = int(await self.backend.script(_PERSIST, _keys(namespace, key), [key], write=True))
         return None if done < 0 else bool(done)
 
     async def scan(

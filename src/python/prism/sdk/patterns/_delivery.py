@@ -176,15 +176,25 @@ class LiveStream:
         return True
 
 
+_CANCEL_AGAIN_SECONDS = 0.05
+"""How long a cancelled task may take to end before it is cancelled again (see _settle)."""
+
+
 async def _settle(task: asyncio.Future[Any]) -> None:
     """Cancel ``task`` if still running and wait for it; its outcome is marked as seen.
 
     Waiting with ``asyncio.wait`` (not ``await task``) keeps a cancellation of the *caller*
     distinguishable: it propagates, while the task's own CancelledError does not.
+
+    A task that outlives its cancel is cancelled again: Python 3.11's ``asyncio.wait_for``
+    returns normally when a cancel lands as its inner future finishes (CPython gh-86296, fixed
+    in 3.12), and client libraries wrap their I/O in it (redis-py: every command it sends), so
+    a cancelled read loop could go on reading and keep Unsubscribe or Drain waiting for ever.
     """
     if not task.done():
         task.cancel()
-        await asyncio.wait({task})
+        while not (await asyncio.wait({task}, timeout=_CANCEL_AGAIN_SECONDS))[0]:
+            task.cancel()
         if task.cancelled():
             return
         error = task.exception()  # it finished anyway, or failed while being cancelled
