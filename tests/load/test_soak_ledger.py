@@ -66,8 +66,9 @@ def test_a_window_counts_errors_and_the_time_until_each_stream_succeeds_again() 
         "kv": {"DEADLINE_EXCEEDED": 1, "UNAVAILABLE": 1},
         "publish": {"UNAVAILABLE": 1},
     }
-    assert window.recovered_after is not None
-    assert abs(window.recovered_after - 0.9) < 1e-9
-    assert out.window(11.0, 20.0).recovered_after == 0.0
+    assert window.recovered_after.keys() == {"kv", "publish"}
+    assert abs((window.recovered_after["kv"] or 0) - 0.9) < 1e-9
+    assert abs((window.recovered_after["publish"] or 0) - 0.6) < 1e-9
+    assert out.window(11.0, 20.0).recovered_after == {}, "no failures: nothing to recover"
     out.record(19.0, "kv", "UNAVAILABLE")
-    assert out.window(11.0, 20.0).recovered_after is None, "never succeeded again"
+    assert out.window(11.0, 20.0).recovered_after == {"kv": None}, "never succeeded again"

@@ -23,8 +23,9 @@ class Window:
     """The calls that ended in [start, end): what one kill did."""
 
     errors: dict[str, dict[str, int]]  # stream -> code -> count
-    recovered_after: float | None  # from start until every failing stream succeeded again
-    ok: int
+    # Failing stream -> seconds from start to its first success after its last failure;
+    # None: it had not succeeded again by the end of the window.
+    recovered_after: dict[str, float | None]
 
 
 class Outcomes:
@@ -48,20 +49,15 @@ class Outcomes:
         for call in calls:
             if call.code != OK:
                 errors.setdefault(call.stream, Counter())[call.code] += 1
-        # Per failing stream: the first success after its last failure; the slowest one counts.
-        recovered: float | None = 0.0
-        for stream in errors:
+        recovered: dict[str, float | None] = {}
+        for stream in sorted(errors):
             mine = [c for c in calls if c.stream == stream]
             last = max(c.end for c in mine if c.code != OK)
             after = [c.end for c in mine if c.code == OK and c.end > last]
-            if not after:
-                recovered = None
-                break
-            recovered = max(recovered or 0.0, min(after) - start)
+            recovered[stream] = min(after) - start if after else None
         return Window(
             errors={s: dict(sorted(c.items())) for s, c in sorted(errors.items())},
             recovered_after=recovered,
-            ok=sum(1 for c in calls if c.code == OK),
         )
 
     def as_json(self) -> dict[str, Any]:

@@ -54,16 +54,14 @@ def text(report: dict[str, Any]) -> str:
         skipped = report["skipped"].get(stream, 0)
         extra = f"; {skipped} not started (too many in flight)" if skipped else ""
         lines.append(f"  {stream:<10} {_codes(codes)}{extra}")
-    lines.append("Kills (t since start; errors = failed calls until the next kill):")
+    lines.append("Kills (t since start; errors = failed calls until the next kill, by stream):")
     for ev in report["events"]:
         back = f"back +{ev['back_at'] - ev['at']:.1f}s" if ev["back_at"] is not None else "not back"
-        rec = ev["recovered_after"]
-        if rec is None:
-            recovered = "calls still failing when this window ended"
-        elif rec == 0:
-            recovered = "no failed calls"
-        else:
-            recovered = f"calls succeed again after {rec:.2f}s"
+        recovered = ", ".join(
+            f"{stream} {'not within the window' if t is None else f'{t:.2f}s'}"
+            for stream, t in ev["recovered_after"].items()
+        )
+        recovered = f"succeeding again after: {recovered}" if recovered else "no failed calls"
         errors = "; ".join(f"{s}: {_codes(c)}" for s, c in ev["errors"].items()) or "none"
         note = f" ({ev['note']})" if ev["note"] else ""
         lines.append(
