@@ -17,8 +17,11 @@ straight at the plugin started above (any namespace works on a plugin)::
 
     tests/load/ghz/run.sh --addr 127.0.0.1:9300 kv_set kv_get
 
-or through the gateway: serve namespace ``default`` with ``plugin: cassandra`` in a
-``prism up --config`` file, then run the same suites without ``--addr``.
+or through the gateway, with the config and suite list in tests/plugins/cassandra/ghz/ (which
+``./pants test`` runs too, in test_cassandra_ghz.py)::
+
+    ./prism up --config tests/plugins/cassandra/ghz/prism.yaml
+    tests/load/ghz/run.sh --plugin cassandra
 """
 
 from prism.plugins.cassandra.plugin import CassandraPlugin

@@ -1,4 +1,4 @@
-"""The cassandra plugin: lifecycle (backend, health checks) and the contract bindings."""
+"""The cassandra plugin: the backend and the pattern object built from the settings."""
 
 from __future__ import annotations
 
@@ -13,40 +13,32 @@ from prism.plugins.cassandra.backend import (
 from prism.plugins.cassandra.settings import CassandraSettings
 from prism.sdk.errors import Classifier
 from prism.sdk.patterns import keyvalue_bindings
-from prism.sdk.plugin import Plugin
+from prism.sdk.plugin import Built, Plugin
 from prism.sdk.server import ServiceBinding
 
 
 class CassandraPlugin(Plugin[CassandraSettings]):
     name: ClassVar[str] = "cassandra"
     version: ClassVar[str] = "0.1.0"
-    settings_class: ClassVar[type[CassandraSettings]] = CassandraSettings
-
-    def __init__(self, settings: CassandraSettings) -> None:
-        super().__init__(settings)
-        self.backend = CassandraBackend(settings)
-        self.store = CassandraStore(self.backend)
+    # Built in initialize(); reading one earlier is a clear FAILED_PRECONDITION. The backend is
+    # a GuardedPool, so the SDK registers its health checks ("cassandra" pings a pooled
+    # connection, critical; "pool" is DEGRADED above 90% busy), starts it and closes it.
+    backend = Built[CassandraBackend]()
+    store = Built[CassandraStore]()
 
     def kv_store(self) -> CassandraStore:
         # What prism-loadtest kv drives in process (the same object the servicers serve).
         return self.store
 
     def servicers(self) -> Sequence[ServiceBinding]:
-        # Basic always; Scan because the store has scan() and count(). Validation, NOT_FOUND,
-        # cursors and status codes are the SDK's (prism.sdk.patterns).
-        return keyvalue_bindings(self.store)
+        # Basic always; Scan because the store class has scan() and count(). Validation,
+        # NOT_FOUND, cursors and status codes are the SDK's (prism.sdk.patterns).
+        return keyvalue_bindings(CassandraStore, lambda: self.store)
 
     def classifiers(self) -> Sequence[Classifier]:
         return CLASSIFIERS
 
     async def initialize(self) -> None:
-        # Settings may have been replaced by Initialize overrides: build the backend now.
+        # Runs once, with the final settings (Initialize overrides applied).
         self.backend = CassandraBackend(self.settings)
-        self.store.backend = self.backend
-        # "cassandra" pings a pooled connection (critical: UNHEALTHY when the backend is down or
-        # the breaker is open); "pool" is DEGRADED above 90% busy.
-        self.backend.register_health(self.health)
-        await self.backend.start()
-
-    async def stop(self) -> None:
-        await self.backend.close(timeout=float(self.settings.drain_timeout))
+        self.store = CassandraStore(self.backend)
