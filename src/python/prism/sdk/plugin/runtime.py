@@ -260,8 +260,8 @@ class PluginRuntime:
 
 @asynccontextmanager
 async def started_plugin(plugin: Plugin[Any]) -> AsyncIterator[PluginRuntime]:
-    """``plugin`` built and started in process, without a server (load tool, tests); stopped
-    on the way out. The same runtime path as a served plugin, so nothing is built otherwise."""
+    """``plugin`` built and started in process (load tool, tests), stopped on the way out: the
+    path a served plugin takes (build, Resources, health), minus the server."""
     runtime = PluginRuntime(plugin)
     await runtime.initialize()
     try:
