@@ -105,9 +105,7 @@ async def _run(grant_counts: list[int], calls: int) -> dict[str, Any]:
     issuer = TokenIssuer()
     with tempfile.TemporaryDirectory() as tmp:
         jwks = write(Path(tmp) / "jwks.json", issuer.jwks())
-        verifier = TokenVerifier(
-            audience=AUDIENCE, issuer=ISSUER, algorithms=["RS256"], jwks=jwks
-        )
+        verifier = TokenVerifier(audience=AUDIENCE, issuer=ISSUER, algorithms=["RS256"], jwks=jwks)
     token = issuer.token("bench", exp=2**31 - 1)
     who = verifier.principals(token)  # verified once; every call below is a cache hit
     context = _Context(token)
