@@ -13,7 +13,7 @@ from soak.cli import main
 
 def test_one_minute_soak_with_kills_loses_no_acknowledged_write(tmp_path: Path) -> None:
     out = tmp_path / "soak.json"
-    args = ["--duration", "60s", "--kill-every", "12s", "--progress-every", "5s"]
+    args = ["--duration", "60s", "--kill-every", "13s", "--progress-every", "5s"]
     code = main([*args, "--json", str(out), "--workdir", str(tmp_path / "gateway")])
     report = json.loads(out.read_text())
     events = report["events"]

@@ -49,7 +49,8 @@ class Plan:
     @property
     def warmup(self) -> float:
         """When the start sample of RSS and fds is taken: after start-up allocations."""
-        return min(10.0, self.seconds / 10)
+        first_kill = self.kill_every / 2 if self.kill_every > 0 else self.seconds
+        return min(10.0, self.seconds / 10, first_kill / 2)
 
 
 class _Clock:
