@@ -1,4 +1,4 @@
-"""``soak``: start Redis, a 3-broker Kafka cluster and ``prism up`` on 127.0.0.1, run the soak,
+"""``soak``: start a Redis Cluster (3 masters + 3 replicas), a 3-broker Kafka cluster and ``prism up`` on 127.0.0.1, run the soak,
 print the report (``--json PATH`` too); exit 1 when an acknowledged write was lost."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from prism.sdk.config import parse_duration
 from proxy.gateway import Gateway
-from services.servers import kafka_cluster, redis_server
+from services.servers import kafka_cluster, redis_cluster
 from soak import report
 from soak.faults import KINDS
 from soak.run import Plan, soak
@@ -29,6 +29,8 @@ namespaces:
     plugin: redis
     settings:
       addr: "{redis}"
+      cluster: true
+      wait_replicas: 1
   mem:
     plugin: memstore
   events:
@@ -68,10 +70,10 @@ def parser() -> argparse.ArgumentParser:
         help=f"what is killed, in turn (default: {','.join(KINDS)})",
     )
     p.add_argument(
-        "--broker-down",
+        "--down",
         type=_seconds,
-        default=10.0,
-        help="a killed broker is started again after this long (10s)",
+        default=5.0,
+        help="a killed Kafka broker or Redis node is started again after this long (5s)",
     )
     p.add_argument("--keys", type=int, default=2000, help="keys per KV namespace (2000)")
     p.add_argument("--value-size", type=int, default=64, help="bytes per value/payload (64)")
@@ -103,7 +105,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         mem_rate=args.mem_rate,
         publish_rate=args.publish_rate,
         kill_every=args.kill_every,
-        broker_down=args.broker_down,
+        down=args.down,
         keys=args.keys,
         value_size=args.value_size,
         read_ratio=args.read_ratio,
@@ -132,17 +134,17 @@ def run(plan: Plan, workdir: Path) -> dict[str, Any]:
         print(f"soak: {text}", file=sys.stderr, flush=True)
 
     with contextlib.ExitStack() as stack:
-        step("starting Redis")
-        redis = stack.enter_context(redis_server())
+        step("starting a Redis Cluster")
+        redis = stack.enter_context(redis_cluster())
         step("starting a 3-broker Kafka cluster")
         kafka = stack.enter_context(kafka_cluster())
-        gateway = Gateway(CONFIG.format(redis=redis.addr, kafka=kafka.bootstrap), workdir)
+        gateway = Gateway(CONFIG.format(redis=redis.addrs[0], kafka=kafka.bootstrap), workdir)
         step(f"starting the gateway (log: {gateway.log_path})")
         gateway.start(timeout=GATEWAY_START)
         try:
             assert gateway.proc is not None
             step(f"gateway on {gateway.addr}; soaking for {plan.seconds:.0f} s")
-            result = asyncio.run(soak(plan, gateway.addr, gateway.proc.pid, kafka))
+            result = asyncio.run(soak(plan, gateway.addr, gateway.proc.pid, kafka, redis))
         finally:
             code = gateway.stop()
         result["gateway_exit_code"] = code

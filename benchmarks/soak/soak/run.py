@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 import grpc
 
-from services.servers import KafkaCluster
+from services.servers import KafkaCluster, RedisCluster
 from soak import procs, report
 from soak.faults import KINDS, Event, Faults
 from soak.ledger import KvLedger, PubLedger
@@ -23,6 +23,7 @@ __all__ = ["NAMESPACES", "Plan", "soak"]
 # namespace -> backend; the gateway config (soak.cli) serves these.
 NAMESPACES = {"kv": "redis", "mem": "memstore", "events": "kafka"}
 PUBSUB_NS = "events"
+REDIS_NS = "kv"
 SUBSCRIBE_WAIT = 60.0  # seconds for the first subscription to become active
 VERIFY_TRIES = 20  # reads of one key at the end before it counts as unreadable
 VERIFY_CONCURRENCY = 16
@@ -35,7 +36,7 @@ class Plan:
     mem_rate: float
     publish_rate: float
     kill_every: float  # 0: no kills
-    broker_down: float
+    down: float  # a killed broker or Redis node is started again after this long
     keys: int
     value_size: int
     read_ratio: float
@@ -48,7 +49,8 @@ class Plan:
     @property
     def warmup(self) -> float:
         """When the start sample of RSS and fds is taken: after start-up allocations."""
-        return min(10.0, self.seconds / 10)
+        first_kill = self.kill_every / 2 if self.kill_every > 0 else self.seconds
+        return min(10.0, self.seconds / 10, first_kill / 2)
 
 
 class _Clock:
@@ -123,6 +125,7 @@ async def soak(
     gateway_addr: str,
     gateway_pid: int,
     kafka: KafkaCluster,
+    redis: RedisCluster,
     progress: TextIO = sys.stderr,
 ) -> dict[str, Any]:
     """Run the plan against the gateway at ``gateway_addr``; the report as a dict."""
@@ -168,7 +171,7 @@ async def soak(
         await asyncio.wait_for(consumer.active.wait(), SUBSCRIBE_WAIT)
 
         t0 = clock()
-        faults = Faults(gateway_pid, kafka, clock, broker_down=plan.broker_down)
+        faults = Faults(gateway_pid, kafka, redis, REDIS_NS, clock, down=plan.down)
         events: list[Event] = []
         schedule = None
         if plan.kill_every > 0:
