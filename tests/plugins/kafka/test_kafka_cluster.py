@@ -21,6 +21,7 @@ from .conftest import NS, Reader, fresh, kafka_settings
 
 MESSAGES = 300
 DRAIN_SECONDS = 60.0
+RECOVER_SECONDS = 60.0  # publishing resumes on the 2 live brokers within this
 
 
 @pytest.fixture(scope="module")
@@ -83,18 +84,43 @@ async def test_broker_killed_mid_publish_loses_no_acknowledged_message(
                 except PrismError:
                     failed += 1
 
-            kill: asyncio.Future[None] | None = None
-            for start in range(0, MESSAGES, 10):  # 10 in flight at a time
-                if start == MESSAGES // 3:  # the kill runs while publishing goes on
-                    kill = asyncio.ensure_future(asyncio.to_thread(cluster.kill, 2))
+            async def batch(start: int) -> None:  # 10 in flight at a time
                 await asyncio.gather(*(publish(f"m{i}".encode()) for i in range(start, start + 10)))
-            assert kill is not None
+
+            sent = 0
+            while sent < MESSAGES // 3:
+                await batch(sent)
+                sent += 10
+            # The kill runs while publishing goes on. Calls may fail while a partition's leader
+            # moves (and fail fast while the breaker is open: that is the breaker doing its
+            # job), so publishing goes on until a third of the messages were acknowledged after
+            # the kill, within a bound: a fixed count would be spent in the failing window.
+            kill = asyncio.ensure_future(asyncio.to_thread(cluster.kill, 2))
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + RECOVER_SECONDS
+            after_kill: int | None = None
+            while loop.time() < deadline:
+                if after_kill is None and kill.done():
+                    after_kill = len(acked)
+                if after_kill is not None and len(acked) - after_kill >= MESSAGES // 3:
+                    break
+                before = len(acked)
+                await batch(sent)
+                sent += 10
+                if len(acked) == before:
+                    await asyncio.sleep(0.2)
             await kill
             got = await until_covered(acked, [drain])
             duplicates = sum(got.values()) - len(got)
-            print(f"acked {len(acked)}, failed {failed}, received {len(got)}, dups {duplicates}")
+            print(
+                f"sent {sent}, acked {len(acked)} ({len(acked) - (after_kill or 0)} after the "
+                f"kill), failed {failed}, received {len(got)}, dups {duplicates}"
+            )
             assert acked <= set(got), "every acknowledged message is delivered"
-            assert len(acked) > MESSAGES // 3, "publishing continues with 2 of 3 brokers"
+            assert after_kill is not None
+            assert len(acked) - after_kill >= MESSAGES // 3, (
+                "publishing goes on with 2 of 3 brokers"
+            )
     await asyncio.to_thread(cluster.start, 2)
 
 
