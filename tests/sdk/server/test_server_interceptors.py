@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import grpc
@@ -146,13 +147,28 @@ async def test_generated_request_id_in_internal_message(env: Env) -> None:
     assert len(rid) == 32
 
 
+def _access(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "prism.access"]
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait for the server's per-call accounting (access log, metrics): it runs as the call
+    ends on the server, which can be after the client already has its answer (CI saw an empty
+    access log right after the call returned)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check() and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+
+
 async def test_access_log_has_request_id_method_code_latency(
     env: Env, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="prism.access")
     await get_error(env, "missing", metadata=(("x-request-id", "abc-123"),))
     assert env.kv_servicer.seen_request_id == "abc-123"
-    records = [r for r in caplog.records if r.name == "prism.access"]
+    await eventually(lambda: len(_access(caplog)) >= 1)
+    records = _access(caplog)
     assert len(records) == 1
     fields = records[0].prism  # type: ignore[attr-defined]
     assert fields["request_id"] == "abc-123"
@@ -168,6 +184,7 @@ async def test_access_log_levels(env: Env, caplog: pytest.LogCaptureFixture) -> 
     caplog.set_level(logging.DEBUG, logger="prism.access")
     await get_error(env, "boom")
     await get_error(env, "missing")
+    await eventually(lambda: len(_access(caplog)) >= 2)
     levels = {r.prism["code"]: r.levelno for r in caplog.records if r.name == "prism.access"}  # type: ignore[attr-defined]
     assert levels == {"INTERNAL": logging.WARNING, "NOT_FOUND": logging.INFO}
 
@@ -183,6 +200,9 @@ async def test_metrics_count_by_method_and_code(env: Env) -> None:
     await get_error(env, "missing")
     await get_error(env, "missing")
     await get_error(env, "boom")
+    await eventually(
+        lambda: sample("prism_request_duration_seconds_count", method=GET) >= before_n + 3
+    )
     assert sample("prism_requests_total", method=GET, code="NOT_FOUND") == before_nf + 2
     assert sample("prism_requests_total", method=GET, code="INTERNAL") == before_int + 1
     assert sample("prism_request_duration_seconds_count", method=GET) == before_n + 3
