@@ -169,6 +169,16 @@ def test_a_removed_cached_pex_rebuilds(checkout: Checkout) -> None:
     assert len(checkout.pants_calls()) == 2
 
 
+def test_an_empty_record_rebuilds(checkout: Checkout) -> None:
+    _ok(checkout)
+    for record in checkout.cache.glob("cli/prism-*.build"):
+        record.write_text("")
+    _ok(checkout)
+    assert len(checkout.pants_calls()) == 2
+    _ok(checkout)
+    assert len(checkout.pants_calls()) == 2
+
+
 def test_a_failed_build_is_not_recorded(checkout: Checkout) -> None:
     failed = checkout.run(FAKE_PANTS_FAIL="1")
     assert failed.returncode == 1
