@@ -2,15 +2,18 @@
 
 While a publisher runs continuously and a subscriber listens, the broker is stopped and then
 restarted on the same port and data. Every Publish must end within the publish timeout (never
-hang), the failures must be UNAVAILABLE / DEADLINE_EXCEEDED, HealthCheck must turn UNHEALTHY,
-the plugin must recover without help, and every message whose Publish returned an id
-(acks=all) must reach the subscriber.
+hang), the failures must be UNAVAILABLE (retryable; never DEADLINE_EXCEEDED: the plugin answers
+before the caller's deadline), HealthCheck must turn UNHEALTHY, the plugin must recover without
+help, and every message whose Publish returned an id (acks=all) must reach the subscriber. A
+plugin crash hands its subscription's partitions on within the group's session timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,12 +29,13 @@ from prism.sdk.health import HealthStatus
 from prism.sdk.testing import running_plugin
 from services.servers import KafkaBroker, kafka_broker
 
-from .conftest import kafka_settings
+from .conftest import NS, Reader, fresh, kafka_settings
 
 PUBLISH_TIMEOUT = 2.0
+RESUME_BOUND = 25.0  # generous over the 10 s session timeout; the old 45 s violates it
 SLACK = 3.0  # scheduling margin on a loaded 2-core machine
 NAMESPACE = "faults"
-FAIL_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+FAIL_CODES = {grpc.StatusCode.UNAVAILABLE}
 
 
 @pytest.fixture
@@ -169,3 +173,53 @@ async def test_unreachable_cluster_fails_fast_then_breaker_rejects_at_once() -> 
         assert timings[-1] < 0.5, "an open breaker rejects without waiting"
         report = await plugin.health.run_checks()
         assert report.status is HealthStatus.UNHEALTHY
+
+
+# A plugin's subscription in a process of its own, to be SIGKILLed: it never leaves the group.
+MEMBER = """
+import asyncio, sys
+from prism.plugins.kafka import KafkaBroker, KafkaSettings
+
+async def main() -> None:
+    broker = KafkaBroker(KafkaSettings(bootstrap_servers=sys.argv[1]))
+    await broker.start()
+    await broker.subscribe(*sys.argv[2:5], ack_deadline=30.0).start()
+    print("assigned", flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+async def test_subscription_resumes_within_the_session_timeout_after_a_plugin_crash(
+    kafka_srv: KafkaBroker,
+) -> None:
+    """The crashed member keeps its partitions until the group's session timeout ends: the
+    old code left librdkafka's 45 s, so the next subscription with the same id waited that
+    long (the soak's 45 s pause after a plugin kill)."""
+    topic, subscriber = fresh("t"), fresh("s")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    member = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", MEMBER, kafka_srv.bootstrap, NS, topic, subscriber,
+        stdout=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    try:
+        assert await asyncio.wait_for(member.stdout.readline(), 60) == b"assigned\n"  # type: ignore[union-attr]
+    finally:
+        member.kill()
+        await member.wait()
+    killed = time.monotonic()
+    plugin = KafkaPlugin(kafka_settings(kafka_srv.bootstrap, subscribe_timeout=120.0))
+    async with running_plugin(plugin):
+        reader = Reader(plugin.broker, topic, subscriber)
+        try:
+            await asyncio.wait_for(reader.subscription.start(), RESUME_BOUND)
+        except TimeoutError:
+            pytest.fail(f"the crashed member's partitions not handed on within {RESUME_BOUND} s")
+        resumed = time.monotonic() - killed
+        try:
+            await plugin.broker.publish(NS, topic, b"after", {})
+            assert (await reader.next()).payload == b"after"
+        finally:
+            await reader.subscription.close()
+    print(f"the next subscription got the partitions {resumed:.1f} s after the crash")

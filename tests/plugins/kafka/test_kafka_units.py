@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, TopicPartition
+from pydantic import ValidationError
 
 from prism.plugins.kafka import KafkaBroker
 from prism.plugins.kafka.settings import KafkaSettings
+from prism.sdk.deadline import deadline_scope
 from prism.sdk.errors import UnavailableError
 
 
@@ -47,6 +50,38 @@ async def test_delivery_report_guard_timeout_is_unavailable_and_says_what() -> N
     broker._topics.add("prism-ns-t")
     with pytest.raises(UnavailableError, match="delivery report"):
         await broker._publish("prism-ns-t", b"x", {}, None)
+
+
+def test_publish_budget_answers_before_the_callers_deadline() -> None:
+    broker = KafkaBroker(KafkaSettings(publish_timeout=5.0, deadline_margin=0.5))
+    assert broker.publish_budget() == 5.0, "no deadline: publish_timeout"
+    with deadline_scope(60.0):
+        assert broker.publish_budget() == 5.0, "a far deadline: publish_timeout"
+    with deadline_scope(3.0):
+        assert 2.4 < broker.publish_budget() <= 2.5, "the margin before the deadline"
+    with deadline_scope(0.4):
+        assert 0.1 < broker.publish_budget() <= 0.2, "at most half the caller's time"
+
+
+async def test_unacknowledged_publish_is_unavailable_before_the_callers_deadline() -> None:
+    """The old code waited publish_timeout (+1 s) whatever the caller's deadline: the caller
+    got DEADLINE_EXCEEDED (here: the 2 s wait_for) instead of a retryable UNAVAILABLE."""
+    broker = KafkaBroker(KafkaSettings(publish_timeout=30.0))
+    broker._topics.add("prism-ns-t")
+    broker._producer = SilentProducer()  # type: ignore[assignment]
+    with deadline_scope(1.0), pytest.raises(UnavailableError, match="within 0.50s"):
+        await asyncio.wait_for(broker._publish("prism-ns-t", b"x", {}, None), 2.0)
+
+
+def test_session_timeout_and_heartbeat_are_consumer_settings() -> None:
+    settings = KafkaSettings(session_timeout=8.0, heartbeat_interval=2.0)
+    assert settings.consumer_librdkafka() == {
+        "session.timeout.ms": 8000,
+        "heartbeat.interval.ms": 2000,
+    }
+    assert "session.timeout.ms" not in settings.librdkafka(), "producers would warn"
+    with pytest.raises(ValidationError, match="heartbeat_interval"):
+        KafkaSettings(session_timeout=6.0, heartbeat_interval=6.0)
 
 
 class LookupFailsConsumer:

@@ -3,8 +3,11 @@
 Guarantees. Publish uses an idempotent producer with ``acks=all`` and returns only after the
 delivery report (bridged from librdkafka's callback thread to an asyncio future with
 ``call_soon_threadsafe``), so an acknowledged message is on every in-sync replica; the message
-id is ``<partition>-<offset>``. Publish is bounded by ``message.timeout.ms`` = publish_timeout
-and runs through an SDK circuit breaker, so a down cluster gives UNAVAILABLE quickly. Each
+id is ``<partition>-<offset>``. Publish waits at most publish_timeout (librdkafka's
+``message.timeout.ms``), less when the caller's deadline is nearer: it answers UNAVAILABLE
+``deadline_margin`` before that deadline, never letting the caller run into DEADLINE_EXCEEDED
+(a broker crash stalls acks=all writes until the controller fences it), and runs through an
+SDK circuit breaker, so a down or stalled cluster gives UNAVAILABLE quickly. Each
 subscriber id is its own consumer group (fan-out); ``enable.auto.commit=false``, and a commit
 moves only up to the lowest delivered-but-unacknowledged offset of a partition, whatever order
 the client acks in (at-least-once across resubscribes). A new group starts at the current end

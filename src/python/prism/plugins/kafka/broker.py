@@ -20,6 +20,7 @@ from prism.plugins.kafka.offsets import OffsetTracker
 from prism.plugins.kafka.settings import KafkaSettings
 from prism.sdk import errors
 from prism.sdk.backend import Resource
+from prism.sdk.deadline import time_remaining
 from prism.sdk.errors import PrismError, UnavailableError
 from prism.sdk.health import CheckOutcome, HealthChecker, HealthStatus
 from prism.sdk.metrics import get_counter
@@ -88,7 +89,14 @@ class KafkaBroker(Resource):
     def __init__(self, settings: KafkaSettings) -> None:
         self.settings = settings
         self.config = {**settings.librdkafka(), "error_cb": self._on_error, "logger": _rdlog}
-        self.breaker = CircuitBreaker("kafka-publish", classifiers=[classify_kafka])
+        # A probe may take the whole publish_timeout: one waiting while a partition leader
+        # moves is acknowledged the moment the move is done, closing the breaker at once.
+        self.breaker = CircuitBreaker(
+            "kafka-publish",
+            open_seconds=settings.breaker_open_seconds,
+            probe_timeout_seconds=settings.publish_timeout,
+            classifiers=[classify_kafka],
+        )
         self.subscriptions: set[KafkaSubscription] = set()
         self._producer: Producer  # the clients are made by start()
         self._admin: AdminClient
@@ -167,11 +175,11 @@ class KafkaBroker(Resource):
         if not metadata.brokers:
             raise UnavailableError("kafka: metadata lists no brokers")
 
-    async def ensure_topic(self, name: str) -> None:
+    async def ensure_topic(self, name: str, timeout: float | None = None) -> None:
         """Create ``name`` once, explicitly: broker auto-create may be off or differently set."""
         if name in self._topics:
             return
-        timeout = self.settings.publish_timeout
+        timeout = self.settings.publish_timeout if timeout is None else timeout
         topic = NewTopic(name, num_partitions=self.settings.topic_partitions, replication_factor=-1)
         future = self._admin.create_topics([topic], request_timeout=timeout)[name]
         try:
@@ -199,10 +207,38 @@ class KafkaBroker(Resource):
         key = ordering_key.encode() if ordering_key else None
         return await self.breaker.call(lambda: self._publish(name, payload, metadata, key))
 
+    def publish_budget(self) -> float:
+        """How long a Publish may wait for its acknowledgement: publish_timeout, or less when
+        the caller's deadline is nearer, leaving ``deadline_margin`` (at most half the
+        caller's time) for the UNAVAILABLE answer to reach the caller before it gives up.
+
+        The wait ends, the message does not: librdkafka may still deliver it within
+        publish_timeout, so a failed Publish can have been written (at-least-once).
+        """
+        remaining = time_remaining()
+        if remaining is None:
+            return self.settings.publish_timeout
+        margin = min(self.settings.deadline_margin, remaining / 2)
+        return min(self.settings.publish_timeout, remaining - margin)
+
     async def _publish(
         self, name: str, payload: bytes, metadata: Mapping[str, str], key: bytes | None
     ) -> str:
-        await self.ensure_topic(name)
+        budget = self.publish_budget()
+        try:
+            async with asyncio.timeout(budget):
+                await self.ensure_topic(name, budget)
+                return await self._produce(name, payload, metadata, key)
+        except TimeoutError:
+            raise UnavailableError(
+                f"kafka: no delivery report from {name} within {budget:.2f}s (a partition "
+                "leader may be moving; the message may still be written)"
+            ) from None
+
+    async def _produce(
+        self, name: str, payload: bytes, metadata: Mapping[str, str], key: bytes | None
+    ) -> str:
+        """Hand the message to librdkafka and await its delivery report."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[str] = loop.create_future()
         producer = self._producer
@@ -218,7 +254,7 @@ class KafkaBroker(Resource):
             producer.produce(name, payload, key=key, headers=headers, on_delivery=on_delivery)
         except (KafkaException, BufferError) as exc:
             raise classify_kafka(exc) or errors.PermanentError("kafka: produce failed") from exc
-        return await _guard(done, self.settings.publish_timeout, f"the delivery report from {name}")
+        return await done
 
     def subscribe(
         self, namespace: str, topic: str, subscriber_id: str, *, ack_deadline: float
@@ -298,6 +334,7 @@ class KafkaSubscription:
     def _open(self) -> None:
         self._consumer = Consumer(
             {
+                **self._broker.settings.consumer_librdkafka(),
                 **self._broker.config,
                 "group.id": self._group,
                 "enable.auto.commit": False,

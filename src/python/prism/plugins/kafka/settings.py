@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from prism.sdk.config import Duration, PluginSettings, SettingsConfigDict
 
@@ -22,8 +22,27 @@ class KafkaSettings(PluginSettings):
     publish_timeout: Duration = Field(
         default=5.0, gt=0, description="Bound on one Publish (acks=all)."
     )
+    deadline_margin: Duration = Field(
+        default=0.5,
+        description="A Publish the cluster has not acknowledged this long before the caller's "
+        "deadline (at most half the caller's time) fails UNAVAILABLE, so the caller gets a "
+        "retryable answer instead of DEADLINE_EXCEEDED.",
+    )
+    breaker_open_seconds: Duration = Field(
+        default=1.0, description="Publish breaker: open time before a probe."
+    )
     subscribe_timeout: Duration = Field(
         default=30.0, gt=0, description="Bound on joining the group."
+    )
+    session_timeout: Duration = Field(
+        default=10.0,
+        gt=0,
+        description="Consumer group session: how long a crashed plugin's partitions stay "
+        "with it before the group hands them on. The broker bounds it "
+        "(group.min.session.timeout.ms, 6 s by default).",
+    )
+    heartbeat_interval: Duration = Field(
+        default=3.0, gt=0, description="Consumer group heartbeat; below session_timeout."
     )
     topic_partitions: int = Field(
         default=1, ge=1, description="Partitions of topics the plugin creates."
@@ -37,6 +56,22 @@ class KafkaSettings(PluginSettings):
     ssl_key_location: str | None = None
     ssl_key_password: SecretStr | None = None
     extra: dict[str, str] = Field(default_factory=dict, description="Other librdkafka settings.")
+
+    @model_validator(mode="after")
+    def _check_heartbeat(self) -> KafkaSettings:
+        if self.heartbeat_interval >= self.session_timeout:
+            raise ValueError(
+                f"heartbeat_interval ({self.heartbeat_interval:g}s) must be below "
+                f"session_timeout ({self.session_timeout:g}s)"
+            )
+        return self
+
+    def consumer_librdkafka(self) -> dict[str, Any]:
+        """What a consumer adds to :meth:`librdkafka` (``extra`` still wins)."""
+        return {
+            "session.timeout.ms": int(self.session_timeout * 1000),
+            "heartbeat.interval.ms": int(self.heartbeat_interval * 1000),
+        }
 
     def librdkafka(self) -> dict[str, Any]:
         """The settings every client (producer, consumers, admin) shares."""
