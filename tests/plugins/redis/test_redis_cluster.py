@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -260,6 +261,67 @@ async def test_master_killed_with_wait_loses_no_acknowledged_write(
 
 async def test_master_killed_without_wait_reports_losses(own_cluster: RedisCluster) -> None:
     _failed_fast(await _failover(own_cluster, wait_replicas=0))
+
+
+def _connections_to(cluster: RedisCluster) -> int:
+    """Established TCP connections of this process (the plugin runs in it) to the cluster."""
+    ports = {int(a.rpartition(":")[2]) for a in cluster.addrs}
+    ours = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            ours.add(target[len("socket:[") : -1])
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.read().splitlines()[1:]]
+    established = "01"
+    return sum(
+        1
+        for row in rows
+        if row[3] == established and int(row[2].rpartition(":")[2], 16) in ports and row[9] in ours
+    )
+
+
+async def test_failover_under_load_keeps_connections_flat_and_fails_unavailable(
+    own_cluster: RedisCluster,
+) -> None:
+    """More writers than pooled clients, default pool and breaker (as the soak runs it): after
+    a master's SIGKILL and the replica's promotion, the plugin holds about as many connections
+    as before (discarded cluster clients used to keep theirs open), and every failed call was
+    UNAVAILABLE (callers queued for a client got RESOURCE_EXHAUSTED)."""
+    master = await _namespace_master(own_cluster)
+    assert master is not None
+    plugin = RedisPlugin(settings(addr=own_cluster.addrs[0], cluster=True, wait_replicas=1))
+    max_open = plugin.settings.pool_max_open
+    async with running_plugin(plugin) as address, grpc.aio.insecure_channel(address) as channel:
+        writers = Writers(channel, n=max_open + max_open // 2)
+        task = asyncio.create_task(writers.run())
+        await asyncio.sleep(2.0)  # the load before the kill opens the whole pool
+        before = _connections_to(own_cluster)
+        await asyncio.to_thread(own_cluster.kill, own_cluster.addrs.index(master) + 1)
+        killed_at = time.monotonic()
+
+        async def promoted() -> bool:
+            return await _namespace_master(own_cluster, skip=master) not in (None, master)
+
+        async def written() -> bool:
+            return any(started > killed_at for started, _ in writers.ok)
+
+        await _until("promotion", promoted, killed_at)
+        await _until("a write after the kill", written, killed_at)
+        await asyncio.sleep(3.0)  # writes go on after the recovery
+        after = _connections_to(own_cluster)
+        writers.stop.set()
+        await task
+    await asyncio.to_thread(own_cluster.start, own_cluster.addrs.index(master) + 1)
+    await _until("the killed node back as a replica", lambda: _in_sync(master), time.monotonic())
+    codes = collections.Counter(code.name for code, _ in writers.failures)
+    print(f"connections to the cluster: {before} before the kill, {after} after; failed: {codes}")
+    assert writers.failures, "the kill was not noticed: the test did not exercise a failover"
+    assert set(codes) == {"UNAVAILABLE"}, codes
+    assert after <= before + max_open, f"{before} connections before the failover, {after} after"
 
 
 async def test_wait_cost(cluster: RedisCluster) -> None:

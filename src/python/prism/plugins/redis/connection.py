@@ -92,6 +92,21 @@ class _SharedCommandTable(AsyncCommandsParser):
         self._table.update(self.commands)
 
 
+async def close_cluster(cluster: RedisCluster) -> None:
+    """Close a cluster client's connections to every node, whatever state it is in.
+
+    redis-py's ``RedisCluster.aclose()`` does nothing once an error has flagged the client for
+    re-initialisation, and those are exactly the clients the pool discards after a node died:
+    their sockets to every live node stayed open until the plugin restarted, and each socket's
+    reader callback (holding the request context it was opened in, hence that call's
+    exception chain and another discarded client) kept memory alive with it. The client's
+    node managers close unconditionally, so they are closed here too.
+    """
+    await cluster.aclose()
+    await cluster.nodes_manager.aclose()
+    await cluster.nodes_manager.aclose("startup_nodes")
+
+
 class RedisFactory:
     """prism.sdk.pool ConnectionFactory of single-connection clients."""
 
@@ -123,7 +138,9 @@ class RedisFactory:
             )
             cluster.commands_parser = _SharedCommandTable(self.command_table)
             target = f"redis cluster via {s.addr}"
-            await connect_within(cluster.initialize, cluster.aclose, s.connect_timeout, target)
+            await connect_within(
+                cluster.initialize, lambda: close_cluster(cluster), s.connect_timeout, target
+            )
             self.known_nodes = [f"{n.host}:{n.port}" for n in cluster.get_nodes()]
             return cast(Redis, cluster)  # same command API; WAIT is routed in Backend.durable
         conn = Redis(
@@ -142,7 +159,11 @@ class RedisFactory:
         return await connect_within(conn.initialize, conn.aclose, s.connect_timeout, target)
 
     async def close(self, conn: Redis) -> None:
-        await conn.aclose()
+        """Close every connection of ``conn``: the only way the plugin closes a client."""
+        if isinstance(conn, RedisCluster):
+            await close_cluster(conn)
+        else:
+            await conn.aclose()
 
     async def validate(self, conn: Redis) -> bool:
         return bool(await conn.ping())
