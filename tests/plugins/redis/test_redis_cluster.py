@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -91,6 +92,7 @@ async def test_new_cluster_clients_reuse_the_command_table(cluster: RedisCluster
 NS = "failover"
 SLOW = 3.0  # seconds a call may take to fail during the failover (seen: < 0.6 s)
 RECOVERY_LIMIT = 40.0  # seconds after the kill by which writes must succeed again
+DOWN = 5.0  # seconds a killed master stays down when it is started again (as in the soak)
 
 
 @pytest.fixture(scope="module")
@@ -260,6 +262,75 @@ async def test_master_killed_with_wait_loses_no_acknowledged_write(
 
 async def test_master_killed_without_wait_reports_losses(own_cluster: RedisCluster) -> None:
     _failed_fast(await _failover(own_cluster, wait_replicas=0))
+
+
+def _connections_to(cluster: RedisCluster) -> int:
+    """Established TCP connections of this process (the plugin runs in it) to the cluster."""
+    ports = {int(a.rpartition(":")[2]) for a in cluster.addrs}
+    ours = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            ours.add(target[len("socket:[") : -1])
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.read().splitlines()[1:]]
+    established = "01"
+    return sum(
+        1
+        for row in rows
+        if row[3] == established and int(row[2].rpartition(":")[2], 16) in ports and row[9] in ours
+    )
+
+
+async def test_failover_under_load_keeps_connections_flat_and_fails_unavailable(
+    cluster: RedisCluster,
+) -> None:
+    """The soak's failover, small: one replica per master, WAIT 1, default pool and breaker,
+    more writers than pooled clients; the killed master starts again after DOWN seconds (its
+    promoted replica has no replica of its own until then, so writes fail WAIT). After the
+    recovery the plugin holds about as many connections as before (discarded cluster clients
+    used to keep theirs open, and kept ones one more per slot-map read), and every failed call
+    was UNAVAILABLE (callers queued for a client behind failing writes got
+    RESOURCE_EXHAUSTED)."""
+    master = await _namespace_master(cluster)
+    assert master is not None
+    node = cluster.addrs.index(master) + 1
+    plugin = RedisPlugin(settings(addr=cluster.addrs[0], cluster=True, wait_replicas=1))
+    max_open = plugin.settings.pool_max_open
+    async with running_plugin(plugin) as address, grpc.aio.insecure_channel(address) as channel:
+        writers = Writers(channel, n=4 * max_open)
+        task = asyncio.create_task(writers.run())
+        await asyncio.sleep(2.0)  # the load before the kill opens the whole pool
+        before = _connections_to(cluster)
+        await asyncio.to_thread(cluster.kill, node)
+        killed_at = time.monotonic()
+
+        async def promoted() -> bool:
+            return await _namespace_master(cluster, skip=master) not in (None, master)
+
+        await _until("promotion", promoted, killed_at)
+        await asyncio.sleep(max(0.0, DOWN - (time.monotonic() - killed_at)))
+        await asyncio.to_thread(cluster.start, node)
+        restarted_at = time.monotonic()
+
+        async def written() -> bool:
+            return any(started > restarted_at for started, _ in writers.ok)
+
+        await _until("a write after the restart", written, restarted_at)
+        await asyncio.sleep(3.0)  # writes go on after the recovery
+        after = _connections_to(cluster)
+        writers.stop.set()
+        await task
+    await _until("the killed node back as a replica", lambda: _in_sync(master), time.monotonic())
+    codes = collections.Counter(code.name for code, _ in writers.failures)
+    print(f"connections to the cluster: {before} before the kill, {after} after; failed: {codes}")
+    assert writers.failures, "the kill was not noticed: the test did not exercise a failover"
+    assert set(codes) == {"UNAVAILABLE"}, codes
+    # At most two per pooled client: its namespace's master and the node its pings go to.
+    assert after <= 2 * max_open, f"{before} connections before the failover, {after} after"
 
 
 async def test_wait_cost(cluster: RedisCluster) -> None:

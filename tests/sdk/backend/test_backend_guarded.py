@@ -212,3 +212,74 @@ async def test_pool_exhausted_reaches_the_caller() -> None:
                 await guarded.run(lambda conn: asyncio.sleep(0, conn))
     finally:
         await guarded.close()
+
+
+async def test_waiters_fail_unavailable_when_the_breaker_opens() -> None:
+    """Callers queued for a connection behind failing calls used to wait out the acquire
+    timeout and get PoolExhaustedError (RESOURCE_EXHAUSTED) for a backend that was down."""
+    guarded = make(FakeFactory(), pool_max_open=1, pool_acquire_timeout=30.0)
+    release = asyncio.Event()
+
+    async def hang_then_fail(conn: FakeConn) -> None:
+        await release.wait()
+        raise ClientDown("gone")
+
+    try:
+        holder = asyncio.ensure_future(guarded.run(hang_then_fail))
+        await eventually(lambda: guarded.pool.stats().in_use == 1)
+        queued = asyncio.ensure_future(guarded.run(lambda conn: asyncio.sleep(0, conn)))
+        await eventually(lambda: guarded.pool.stats().waiters == 1)
+        guarded.breaker._transition(BreakerState.OPEN)  # as a run of failures would
+        with pytest.raises(CircuitOpenError):
+            await asyncio.wait_for(queued, 5.0)  # at once, not after the 30 s acquire timeout
+        release.set()
+        with pytest.raises(UnavailableError):
+            await holder
+    finally:
+        await guarded.close()
+
+
+async def test_a_wait_behind_failing_calls_is_unavailable_not_exhausted() -> None:
+    guarded = make(FakeFactory(), pool_max_open=1, pool_acquire_timeout=0.2)
+    failing = asyncio.Event()
+
+    async def slow_failure(conn: FakeConn) -> None:
+        await asyncio.sleep(0.05)
+        if failing.is_set():
+            raise ClientDown("gone")
+        await asyncio.sleep(0.5)
+
+    try:
+        # Busy, not failing: a capacity error.
+        holder = asyncio.ensure_future(guarded.run(slow_failure))
+        await eventually(lambda: guarded.pool.stats().in_use == 1)
+        with pytest.raises(PoolExhaustedError):
+            await guarded.run(lambda conn: asyncio.sleep(0, conn))
+        await holder
+        # The lent connection's calls fail (or failed within the breaker's window) while we
+        # wait: the backend is failing or recovering.
+        failing.set()
+        calls = [asyncio.ensure_future(guarded.run(slow_failure)) for _ in range(8)]
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        assert outcomes and all(isinstance(o, UnavailableError) for o in outcomes), outcomes
+        assert not any(isinstance(o, PoolExhaustedError) for o in outcomes)
+    finally:
+        await guarded.close()
+
+
+async def test_is_broken_decides_which_errors_discard_the_connection() -> None:
+    knobs = GuardedPoolSettings(pool_min_idle=0)
+    guarded = GuardedPool(
+        f"guarded-{next(_ids)}",
+        FakeFactory(),
+        knobs,
+        classifiers=[classify_client],
+        is_broken=lambda exc: False,  # a client that recovers by itself
+    )
+    try:
+        with pytest.raises(UnavailableError):
+            await guarded.run(lost)
+        stats = guarded.pool.stats()
+        assert (stats.destroyed_by_cause["broken"], stats.idle) == (0, 1)
+    finally:
+        await guarded.close()

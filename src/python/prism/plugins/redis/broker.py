@@ -165,7 +165,7 @@ class RedisSubscription:
     async def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            await conn.aclose()
+            await self.backend.factory.close(conn)
 
 
 class RedisBroker:

@@ -29,7 +29,7 @@ from redis.backoff import NoBackoff
 from prism.plugins.redis.settings import RedisSettings
 from prism.sdk.backend import GuardedPool
 from prism.sdk.errors import DeadlineExceededError, PrismError, UnavailableError
-from prism.sdk.pool import connect_within
+from prism.sdk.pool import connect_within, default_is_broken
 
 
 def namespace_prefix(namespace: str) -> str:
@@ -92,6 +92,43 @@ class _SharedCommandTable(AsyncCommandsParser):
         self._table.update(self.commands)
 
 
+async def close_cluster(cluster: RedisCluster) -> None:
+    """Close a cluster client's connections to every node, whatever state it is in.
+
+    redis-py's ``RedisCluster.aclose()`` does nothing once an error has flagged the client for
+    re-initialisation, and those are exactly the clients the pool discards after a node died:
+    their sockets to every live node stayed open until the plugin restarted, and each socket's
+    reader callback (holding the request context it was opened in, hence that call's
+    exception chain and another discarded client) kept memory alive with it. The client's
+    node managers close unconditionally, so they are closed here too.
+    """
+    await cluster.aclose()
+    await cluster.nodes_manager.aclose()
+    await cluster.nodes_manager.aclose("startup_nodes")
+
+
+class _ClusterClient(RedisCluster):
+    """A cluster client that closes the connections it read the slot map over.
+
+    redis-py asks a random startup node for CLUSTER SLOTS at every re-read (after each node
+    failure) and keeps that connection open beside the data connections, so after every
+    failover each pooled client held connections to more nodes. Here the startup nodes are
+    only ever used for that read (``dynamic_startup_nodes`` off keeps them apart from the data
+    nodes; every node seen is added as one), so they are disconnected once it is done.
+    """
+
+    async def initialize(self, *args: Any, **kwargs: Any) -> RedisCluster:
+        await super().initialize(*args, **kwargs)
+        manager = self.nodes_manager
+        for name, node in manager.nodes_cache.items():  # any node may answer the next read
+            if name not in manager.startup_nodes:
+                startup = ClusterNode(node.host, node.port, **manager.connection_kwargs)
+                manager.startup_nodes[name] = startup
+        for node in manager.startup_nodes.values():
+            await node.disconnect()
+        return self
+
+
 class RedisFactory:
     """prism.sdk.pool ConnectionFactory of single-connection clients."""
 
@@ -112,8 +149,9 @@ class RedisFactory:
             nodes = [
                 ClusterNode(h, int(p)) for h, _, p in (a.rpartition(":") for a in self.known_nodes)
             ]
-            cluster = RedisCluster(
+            cluster = _ClusterClient(
                 startup_nodes=nodes,
+                dynamic_startup_nodes=False,
                 password=s.password.get_secret_value() if s.password else None,
                 socket_connect_timeout=s.connect_timeout,
                 socket_timeout=s.command_timeout + wait + (s.subscribe_block if blocking else 0.0),
@@ -123,7 +161,9 @@ class RedisFactory:
             )
             cluster.commands_parser = _SharedCommandTable(self.command_table)
             target = f"redis cluster via {s.addr}"
-            await connect_within(cluster.initialize, cluster.aclose, s.connect_timeout, target)
+            await connect_within(
+                cluster.initialize, lambda: close_cluster(cluster), s.connect_timeout, target
+            )
             self.known_nodes = [f"{n.host}:{n.port}" for n in cluster.get_nodes()]
             return cast(Redis, cluster)  # same command API; WAIT is routed in Backend.durable
         conn = Redis(
@@ -142,7 +182,11 @@ class RedisFactory:
         return await connect_within(conn.initialize, conn.aclose, s.connect_timeout, target)
 
     async def close(self, conn: Redis) -> None:
-        await conn.aclose()
+        """Close every connection of ``conn``: the only way the plugin closes a client."""
+        if isinstance(conn, RedisCluster):
+            await close_cluster(conn)
+        else:
+            await conn.aclose()
 
     async def validate(self, conn: Redis) -> bool:
         return bool(await conn.ping())
@@ -161,13 +205,40 @@ class Lua:
             return await conn.eval(self.source, len(keys), *keys, *args)
 
 
+class _NotReplicatedError(UnavailableError):
+    """WAIT saw too few replicas: the backend cannot make writes durable now, but the
+    connection that asked is sound."""
+
+
+# What a cluster client recovers from by itself: redis-py drops the failed node's connections
+# and re-reads the slot map (CLUSTER SLOTS) before its next command.
+_CLUSTER_HEALS = (
+    redis.exceptions.ConnectionError
+    | redis.exceptions.ClusterDownError
+    | redis.exceptions.RedisClusterException
+)
+
+
 class Backend(GuardedPool[Redis]):
     """Redis behind the SDK's GuardedPool (pool + breaker): every contract call goes through
     ``run``, ``command`` or ``script``."""
 
     def __init__(self, settings: RedisSettings) -> None:
         self.settings, self.factory = settings, RedisFactory(settings)
-        super().__init__("redis", self.factory, settings, classifiers=CLASSIFIERS)
+        super().__init__(
+            "redis", self.factory, settings, classifiers=CLASSIFIERS, is_broken=self._is_broken
+        )
+
+    def _is_broken(self, exc: BaseException) -> bool:
+        """Whether an error discards the pooled client. Not after a WAIT shortfall, nor a
+        cluster client after a node failure it heals from: rebuilding every pooled client on
+        every failed call of a failover (a new slot map and connections each time) only made
+        the failover slower and the clients queue for a connection."""
+        if isinstance(exc, _NotReplicatedError):
+            return False
+        if self.settings.cluster and isinstance(exc, _CLUSTER_HEALS):
+            return False
+        return default_is_broken(exc, CLASSIFIERS)
 
     async def command(self, *args: Any, write: bool = False) -> Any:
         """One command (its key first), its reply parsed by redis-py; a ``write`` is made
@@ -205,7 +276,7 @@ class Backend(GuardedPool[Redis]):
         else:
             acked = await cast(Any, conn).execute_command("WAIT", s.wait_replicas, ms)
         if int(acked) < s.wait_replicas:
-            raise UnavailableError(
+            raise _NotReplicatedError(
                 f"write reached {acked} of {s.wait_replicas} replicas within {s.wait_timeout}s;"
                 " it is on the master and may survive or be lost"
             )

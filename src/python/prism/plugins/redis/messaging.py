@@ -115,7 +115,7 @@ class _Hub:
         self.receivers.clear()
         if conn is not None:
             with contextlib.suppress(Exception):
-                await conn.aclose()
+                await self.backend.factory.close(conn)
 
     async def close(self) -> None:
         await self._reset(UnavailableError("redis messaging closed"))

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 from prism.sdk.backend.resource import Resource
 from prism.sdk.backend.settings import GuardedPoolSettings
-from prism.sdk.errors import Classifier, PoolExhaustedError, reraise_classified
+from prism.sdk.errors import (
+    CircuitOpenError,
+    Classifier,
+    PoolExhaustedError,
+    UnavailableError,
+    classify,
+    reraise_classified,
+)
 from prism.sdk.health import CheckOutcome, HealthChecker, HealthStatus
 from prism.sdk.pool import ConnectionFactory, Pool, pool_busy_check
-from prism.sdk.resilience import CircuitBreaker
+from prism.sdk.resilience import BreakerState, CircuitBreaker
 
 C = TypeVar("C")
 T = TypeVar("T")
@@ -22,7 +30,10 @@ class GuardedPool(Resource, Generic[C]):
     Pool, breaker and ``run`` share the plugin's ``classifiers``: a client-library error they
     recognise discards the connection, counts as a breaker failure and is raised as its
     PrismError; other exceptions pass through unchanged. ``settings`` size the pool and time
-    the breaker; ``breaker`` replaces the default breaker entirely.
+    the breaker; ``breaker`` replaces the default breaker entirely; ``is_broken`` replaces the
+    pool's rule for discarding a connection after an error (for clients that recover by
+    themselves). A failing backend is never reported as RESOURCE_EXHAUSTED: when the breaker
+    opens, callers waiting for a connection fail with CircuitOpenError at once, and see ``run``.
     """
 
     def __init__(
@@ -33,14 +44,24 @@ class GuardedPool(Resource, Generic[C]):
         *,
         classifiers: Sequence[Classifier] = (),
         breaker: CircuitBreaker | None = None,
+        is_broken: Callable[[BaseException], bool] | None = None,
     ) -> None:
         self.name, self.classifiers, self._factory = name, tuple(classifiers), factory
         config = settings.pool_config()
-        self.pool: Pool[C] = Pool(factory, config, name=name, classifiers=self.classifiers)
+        self.pool: Pool[C] = Pool(
+            factory, config, name=name, classifiers=self.classifiers, is_broken=is_broken
+        )
         if breaker is None:
             open_s = settings.breaker_open_seconds
             breaker = CircuitBreaker(name, open_seconds=open_s, classifiers=self.classifiers)
         self.breaker = breaker
+        breaker.add_listener(self._on_breaker)
+        self._failed_at = float("-inf")  # when a call on a pooled connection last failed
+
+    def _on_breaker(self, name: str, old: BreakerState, new: BreakerState) -> None:
+        """When the breaker opens, callers queued for a connection fail UNAVAILABLE now."""
+        if new is BreakerState.OPEN:
+            self.pool.fail_waiters(lambda: CircuitOpenError(name, self.breaker.retry_after))
 
     async def start(self) -> None:
         """Start the pool (it begins opening ``pool_min_idle`` connections)."""
@@ -52,11 +73,25 @@ class GuardedPool(Resource, Generic[C]):
 
     async def run(self, fn: Callable[[C], Awaitable[T]]) -> T:
         """``fn(conn)`` on a borrowed connection, through the breaker (CircuitOpenError while
-        it is open); errors the classifiers recognise are raised as PrismErrors."""
+        it is open); errors the classifiers recognise are raised as PrismErrors. A wait for a
+        connection that times out within the breaker's window of a failed call (UNAVAILABLE
+        or DEADLINE_EXCEEDED) is UNAVAILABLE: the backend is failing or still recovering
+        (slow), not short of connections."""
 
         async def attempt() -> T:
-            async with self.pool.acquire() as conn:
-                return await fn(conn)
+            waiting_since = time.monotonic()
+            try:
+                async with self.pool.acquire() as conn:
+                    try:
+                        return await fn(conn)
+                    except Exception as exc:
+                        if classify(exc, self.classifiers).retryable:
+                            self._failed_at = time.monotonic()
+                        raise
+            except PoolExhaustedError as exc:
+                if self._failed_at < waiting_since - self.breaker.window_seconds:
+                    raise  # the connections were busy serving: capacity
+                raise UnavailableError(f"{exc.message}; the backend is failing") from exc
 
         with reraise_classified(self.classifiers):
             return await self.breaker.call(attempt)

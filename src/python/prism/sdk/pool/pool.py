@@ -242,6 +242,21 @@ class Pool(Generic[C]):
             name=self._name,
         )
 
+    def fail_waiters(self, error: Callable[[], PrismError]) -> int:
+        """Fail every caller now waiting for a connection with a fresh ``error()``; how many.
+
+        For a backend known to be failing (its breaker opened): those callers would otherwise
+        wait out ``acquire_timeout`` behind failing calls and get PoolExhaustedError, a
+        capacity error, for a backend that is down.
+        """
+        failed = 0
+        while self._waiters:
+            _, fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_exception(error())
+                failed += 1
+        return failed
+
     async def close(self, timeout: float | None = None) -> None:
         """Stop new acquires, wait up to ``timeout`` for lent connections, close everything.
 
