@@ -8,7 +8,9 @@ Layout (one cluster hash slot per namespace, see ``namespace_prefix``):
   ZRANGEBYLEX, so enumeration walks Redis (not a process-local map) in stable pages.
 - ``r:v:<len(key)>:<key>=<value>``: the metadata index, one such sorted set per (key, value)
   pair, holding the identities registered with it. A filter with an EQ or IN condition reads
-  only the sets of its values (:meth:`Filter.index_terms`), not the whole registry.
+  only the sets of its values (:meth:`Filter.index_terms`), not the whole registry; a
+  Multicast the index answers completely reads only those sets and ``r:x`` (``identities``),
+  no registration hash.
 - ``r:k``: identity -> the pair sets it is in (msgpack), kept past the hash's expiry, so the
   pairs of an expired registration can still be removed.
 - ``r:x``: identity -> expiry ms, for cleaning: each Register first forgets up to
@@ -114,6 +116,23 @@ return 0
 )
 
 
+# KEYS[1] a pair set, [2] r:x. ARGV: page start (ZRANGEBYLEX), page size, now in Unix ms.
+# One page of the pair set without its expired members: {members read, last read, live...}.
+_LIVE_PAGE = Lua(
+    """
+local ids = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], '+', 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {#ids, ids[#ids] or ''}
+if #ids == 0 then return out end
+local expiry = redis.call('ZMSCORE', KEYS[2], unpack(ids))
+local now = tonumber(ARGV[3])
+for i, id in ipairs(ids) do
+  if not expiry[i] or tonumber(expiry[i]) > now then out[#out + 1] = id end
+end
+return out
+"""
+)
+
+
 def _registered(identity: str, fields: Mapping[bytes, bytes]) -> Registered:
     return Registered(identity, decode_fields(fields, b"m:"), int(fields.get(b"e", b"0")))
 
@@ -171,6 +190,25 @@ class RedisRegistry:
             async for entry in self._walk(namespace, index):
                 if where.matches(entry.metadata):
                     yield entry
+
+    async def identities(
+        self, namespace: str, key: str, values: Sequence[str]
+    ) -> AsyncIterator[str]:
+        """The pair sets of ``values``, a page per round trip, expired members left out (by
+        their expiry in ``r:x``; forgetting them is left to Register and to scans)."""
+        expiries = self._keys(namespace, "")[2]
+        for value in values:
+            index, start = self.pair_key(namespace, key, value), "-"
+            while True:
+                now_ms = int(time.time() * 1000)
+                page: Any = await self.backend.script(
+                    _LIVE_PAGE, [index, expiries], [start, PAGE, now_ms]
+                )
+                for identity in page[2:]:
+                    yield identity.decode()
+                if int(page[0]) < PAGE:
+                    break
+                start = "(" + page[1].decode()
 
     async def _walk(self, namespace: str, index: str) -> AsyncIterator[Registered]:
         start = "-"
