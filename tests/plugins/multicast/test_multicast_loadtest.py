@@ -51,6 +51,7 @@ def test_cli_mixed_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert custom["enumerated"] == 10 * custom["enumerate_calls"] > 0  # 50 identities / 5 groups
     delivery = custom["delivery"]
     assert delivery["counted_at"] == "receipt" and delivery["receivers"] == 50
+    assert delivery["receivers_in"] == "generator process"  # in-process messaging
     assert delivery["targets"] == 10 * delivery["multicasts"] > 0
     assert delivery["delivered"] == delivery["targets"]
     assert delivery["failed"] == delivery["no_receiver"] == 0

@@ -52,7 +52,8 @@ def test_delivery_rate_is_100_percent_with_live_receivers(
     assert {k: settings[k] for k in expected} == expected  # type: ignore[index]
     assert report["errors"] == {}
     delivery = report["custom"]["delivery"]  # type: ignore[index]
-    assert delivery["receivers"] == 40
+    assert (delivery["receivers"], delivery["receivers_in"]) == (40, "child process")
+    assert delivery["receivers_error"] is None
     assert delivery["targets"] == 10 * delivery["multicasts"] > 0
     assert delivery["delivered"] == delivery["slot_delivered"] == delivery["targets"]
     assert delivery["failed"] == delivery["no_receiver"] == delivery["duplicates"] == 0
@@ -66,3 +67,16 @@ def test_enumerate_reads_the_redis_registry(redis_srv: RedisServer, tmp_path: Pa
     custom = report["custom"]
     assert custom["enumerate_calls"] == 20  # type: ignore[index]
     assert custom["enumerated"] == 20 * 30  # type: ignore[index]
+
+
+def test_setup_registers_no_more_at_once_than_the_pool_has_connections(
+    redis_srv: RedisServer, tmp_path: Path
+) -> None:
+    # One connection, and a register that waits 20 ms for it fails (RESOURCE_EXHAUSTED): setup
+    # registering 128 at once (the old batch) failed like this on a loaded machine; bounded by
+    # the pool size, no setup register ever waits for a connection.
+    argv = ["enumerate", "-r", "1", "-d", "1s", "--identities", "400", "--groups", "4"]
+    pool = ["--set", "pool_max_open=1", "--set", "pool_acquire_timeout=20ms"]
+    report = _run([*argv, *pool, "--redis-addr", redis_srv.addr], tmp_path / "s.json")
+    assert report["settings"]["pool_max_open"] == 1  # type: ignore[index]
+    assert report["custom"]["enumerated"] == 100  # type: ignore[index]

@@ -47,8 +47,17 @@ class FakeRegistry:
 
     async def scan(self, namespace: str, where: Filter) -> AsyncIterator[Registered]:
         # Deliberately no pre-filtering: the coordinator must re-check.
+        self.calls.append("scan")
         for identity, meta in sorted(self.entries.items()):
             yield Registered(identity, meta)
+
+    async def identities(
+        self, namespace: str, key: str, values: Sequence[str]
+    ) -> AsyncIterator[str]:
+        self.calls.append("identities")
+        for identity, meta in sorted(self.entries.items()):
+            if meta.get(key) in values:
+                yield identity
 
 
 class FakeMessaging:
@@ -148,3 +157,23 @@ async def test_a_failed_batch_counts_its_targets_failed(monkeypatch: pytest.Monk
         "ns", EVERYTHING, b"", {}
     )
     assert (result.targeted, result.delivered, result.no_receiver, result.failed) == (5, 3, 0, 2)
+
+
+def eq(key: str, value: str) -> pb.FilterCondition:
+    return pb.FilterCondition(key=key, op=pb.FILTER_OP_EQ, values=[value])
+
+
+async def test_multicast_on_the_index_alone_when_it_answers_the_filter() -> None:
+    entries = {"a": {"g": "1", "t": "x"}, "b": {"g": "1", "t": "y"}, "c": {"g": "2", "t": "x"}}
+    registry = FakeRegistry(entries)
+    messaging = FakeMessaging({})
+    coordinator = Coordinator(registry, messaging)
+    result = await coordinator.multicast(
+        "ns", parse_filter(pb.Filter(conditions=[eq("g", "1")])), b"p", {}
+    )
+    assert (result.targeted, registry.calls) == (2, ["identities"])
+    assert [who for who, _ in messaging.sent] == ["a", "b"]
+    registry.calls.clear()
+    both = parse_filter(pb.Filter(conditions=[eq("g", "1"), eq("t", "x")]))
+    result = await coordinator.multicast("ns", both, b"p", {})
+    assert (result.targeted, registry.calls) == (1, ["scan"]), "two keys: read and re-checked"

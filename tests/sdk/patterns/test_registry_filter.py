@@ -99,3 +99,28 @@ def test_index_terms_pick_an_equality_then_an_in(
     terms: tuple[str, tuple[str, ...]] | None,
 ) -> None:
     assert parse_filter(f(*conds)).index_terms() == terms
+
+
+@pytest.mark.parametrize(
+    ("conds", "answer"),
+    [
+        ([], None),
+        ([("group", pb.FILTER_OP_EQ, ["g1"])], ("group", ("g1",))),
+        ([("tier", pb.FILTER_OP_IN, ["a", "b", "a"])], ("tier", ("a", "b"))),
+        (
+            [("tier", pb.FILTER_OP_IN, ["a", "b", "c"]), ("tier", pb.FILTER_OP_IN, ["c", "a"])],
+            ("tier", ("a", "c")),
+        ),
+        ([("tier", pb.FILTER_OP_EQ, ["a"]), ("tier", pb.FILTER_OP_EQ, ["b"])], ("tier", ())),
+        # Anything the index alone cannot decide: each registration is read and re-checked.
+        ([("tier", pb.FILTER_OP_EQ, ["a"]), ("region", pb.FILTER_OP_EQ, ["eu"])], None),
+        ([("tier", pb.FILTER_OP_EQ, ["a"]), ("tier", pb.FILTER_OP_NE, ["b"])], None),
+        ([("tier", pb.FILTER_OP_PREFIX, ["g"])], None),
+        ([("tier", pb.FILTER_OP_EXISTS, [])], None),
+    ],
+)
+def test_index_answer_only_for_eq_and_in_on_one_key(
+    conds: list[tuple[str, pb.FilterOp.ValueType, list[str]]],
+    answer: tuple[str, tuple[str, ...]] | None,
+) -> None:
+    assert parse_filter(f(*conds)).index_answer() == answer

@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from prism.sdk.backend import GuardedPoolSettings
 from prism.sdk.config import load_settings, settings_summary
 from prism.sdk.errors import Classifier
 from prism.sdk.plugin import Plugin, started_plugin
@@ -30,6 +31,8 @@ __all__ = [
     "open_kv",
     "open_pubsub",
     "open_registry",
+    "pool_size",
+    "receivers_in_process",
     "registry_plugin",
     "registry_settings",
 ]
@@ -105,6 +108,19 @@ def registry_settings(
     if messaging_slot == "nats" and nats_servers:
         settings["nats_servers"] = nats_servers
     return settings
+
+
+def receivers_in_process(settings: Mapping[str, object]) -> bool:
+    """Whether a registry plugin with these settings delivers in process only (its live
+    receivers must then share the generator's process; any other slot reaches a child)."""
+    return settings.get("messaging") == "inprocess"
+
+
+def pool_size(settings: Mapping[str, object]) -> int:
+    """The plugin's connection pool size (the SDK's ``pool_max_open``, or its default): how
+    many calls can be in flight without one waiting for a connection."""
+    size = settings.get("pool_max_open", GuardedPoolSettings.model_fields["pool_max_open"].default)
+    return int(str(size))
 
 
 def registry_plugin() -> str:

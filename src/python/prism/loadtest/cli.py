@@ -4,8 +4,8 @@
 Why argparse and one flat set of flags: the tool is run by hand while developing a pattern and
 by scripts in CI, so every knob is a flag with a default printed by ``--help`` and durations
 read like the rest of Prism ("10s", "250ms", "2m"). Exit status: 0 when every operation
-succeeded, 1 when some failed or were missed/unfinished or a multicast message targeted at a
-live receiver never reached it, 2 for bad arguments or a backend that cannot be opened, 130
+succeeded, 1 when some failed or were missed/unfinished, a multicast message targeted at a
+live receiver never reached it or the receivers stopped counting (their process died), 2 for bad arguments or a backend that cannot be opened, 130
 after Ctrl-C (the partial report is still printed and written).
 """
 
@@ -24,12 +24,16 @@ from prism.loadtest.backends import (
     open_kv,
     open_pubsub,
     open_registry,
+    pool_size,
+    receivers_in_process,
     registry_plugin,
     registry_settings,
 )
 from prism.loadtest.kv import KvScenario
 from prism.loadtest.profiles import Profile, constant, ramp, spike
 from prism.loadtest.pubsub import PubSubScenario
+from prism.loadtest.receiver_process import ReceiverProcess
+from prism.loadtest.receivers import LiveReceivers
 from prism.loadtest.registry import RegistryScenario
 from prism.loadtest.report import build_report, format_progress, format_summary, write_json
 from prism.loadtest.runner import Progress, Runner
@@ -220,15 +224,23 @@ async def _run(
             messaging=mix.get("multicast", 0.0) > 0,
         )
         args.plugin = args.plugin or registry_plugin()
-        opener = open_registry(args.plugin, {**slots, **dict(args.settings)})
+        plugin_settings = {**slots, **dict(args.settings)}
+        opener = open_registry(args.plugin, plugin_settings)
     elif args.scenario == "kv":
         opener = open_kv(args.plugin, dict(args.settings))
     else:
         opener = open_pubsub(args.plugin, dict(args.settings))
     async with opener as opened:
         if registry:
+            coordinator: Any = opened.target
             scenario = RegistryScenario(
-                opened.target,  # type: ignore[arg-type]
+                coordinator,
+                receivers=(
+                    LiveReceivers(coordinator)
+                    if receivers_in_process(opened.settings)
+                    else ReceiverProcess(args.plugin, plugin_settings)
+                ),
+                setup_concurrency=pool_size(opened.settings),
                 mix=mix,
                 identities=args.identities,
                 groups=args.groups,
@@ -313,5 +325,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     achieved = report["achieved"]
     failed = report["errors"] or achieved["missed"] or achieved["unfinished"]
-    undelivered = report["custom"].get("delivery", {}).get("failed", 0)
+    delivery = report["custom"].get("delivery", {})
+    undelivered = delivery.get("failed", 0) or delivery.get("receivers_error")
     return 1 if failed or undelivered else 0

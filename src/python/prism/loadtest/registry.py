@@ -5,12 +5,14 @@ They drive ``prism.sdk.patterns.Coordinator`` (the one a registry plugin serves,
 pattern tier). Identities ``id-000000`` ... live in a namespace of the run's own, each in one of
 ``groups`` groups (metadata ``group``); enumerate and multicast target one group per call.
 
-Why delivery is counted at receipt: a multicast is only delivered when a live receiver got it
-(upstream counted a publish as delivered). Runs that multicast open one live receiver per
-identity before the first operation and count what each receiver actually reads; the payload
-carries the multicast's sequence number and *intended* start, so end-to-end delivery latency is
-measured open-loop like the operations. Registers in a mix re-register identities of the same
-pool (same group), so every targeted identity has a live receiver.
+Runs that multicast open one live receiver per identity before the first operation
+(``receivers``: in a child process for a network messaging slot) and count delivery at
+receipt; the payload carries the multicast's sequence number and *intended* start, so
+end-to-end delivery latency is measured open-loop like the operations. Registers in a mix
+re-register identities of the same pool (same group), so every targeted identity has a live
+receiver. Setup registers at most ``setup_concurrency`` at once: the plugin's connection pool
+size, so no setup register waits for a connection (a wait the pool bounds, 1 s by default,
+which a loaded machine exceeded with 128 at once).
 """
 
 from __future__ import annotations
@@ -18,50 +20,60 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import struct
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from prism.interfaces import multicast_registry_pb2 as pb
+from prism.loadtest.backends import pool_size
+from prism.loadtest.receivers import HEADER, LiveReceivers, Receivers, monotonic
 from prism.loadtest.runner import Operation
 from prism.loadtest.stats import LatencyHistogram
-from prism.sdk.patterns import Coordinator, Filter, Receiver, parse_filter
+from prism.sdk.patterns import Coordinator, Filter, parse_filter
 
 __all__ = ["OPERATIONS", "DeliveryStats", "RegistryScenario"]
 
 _log = logging.getLogger(__name__)
 
 OPERATIONS = ("register", "enumerate", "multicast")
-SETUP_BATCH = 128
-RECEIVER_BATCH = 8  # receivers started at once (each within the slot's connect/subscribe timeout)
-TEARDOWN_WAIT_S = 5.0
-_HEADER = struct.Struct(">Qd")  # multicast sequence number, intended start (perf_counter s)
 
 
 @dataclass
 class DeliveryStats:
-    """What multicasts targeted, what the slot reported, and what receivers really read."""
+    """What multicasts targeted and what the slot reported (receipts: ``Receivers``)."""
 
     targets: dict[int, int] = field(default_factory=dict)  # seq -> targeted (successful calls)
     slot_delivered: int = 0
     no_receiver: int = 0
     slot_failed: int = 0
-    received: dict[int, set[int]] = field(default_factory=dict)  # seq -> identity indexes
-    duplicates: int = 0
-    receiver_errors: int = 0
-    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     fanout: LatencyHistogram = field(default_factory=LatencyHistogram)
 
-    def delivered(self) -> int:
-        """Receipts of completed multicasts (a receipt can beat its call's return)."""
-        return sum(len(self.received.get(seq, ())) for seq in self.targets)
+
+async def _bounded(calls: Iterable[Callable[[], Awaitable[Any]]], limit: int) -> None:
+    """Run ``calls`` with at most ``limit`` in flight; the first error cancels the rest."""
+    slots = asyncio.Semaphore(limit)
+
+    async def one(call: Callable[[], Awaitable[Any]]) -> None:
+        async with slots:
+            await call()
+
+    tasks = [asyncio.ensure_future(one(call)) for call in calls]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class RegistryScenario:
-    """Operations picked at random with weights ``mix`` (register/enumerate/multicast)."""
+    """Operations picked at random with weights ``mix`` (register/enumerate/multicast).
+
+    ``receivers`` (for runs that multicast) default to :class:`LiveReceivers` in this process.
+    """
 
     def __init__(
         self,
@@ -75,6 +87,8 @@ class RegistryScenario:
         page_size: int = 0,
         namespace: str | None = None,
         seed: int | None = None,
+        receivers: Receivers | None = None,
+        setup_concurrency: int | None = None,
     ) -> None:
         weights = {op: float(mix.get(op, 0.0)) for op in OPERATIONS}
         if set(mix) - set(OPERATIONS) or min(weights.values()) < 0 or sum(weights.values()) <= 0:
@@ -85,10 +99,11 @@ class RegistryScenario:
         self.ops = [op for op in OPERATIONS if weights[op] > 0]
         self.weights = [weights[op] for op in self.ops]
         self.identities, self.groups, self.ttl_seconds = identities, groups, ttl_seconds
-        self.payload_size = max(payload_size, _HEADER.size)
-        self._padding = b"\0" * (self.payload_size - _HEADER.size)
+        self.payload_size = max(payload_size, HEADER.size)
+        self._padding = b"\0" * (self.payload_size - HEADER.size)
         self.page_size = page_size
         self.namespace = namespace or f"loadtest-{uuid.uuid4().hex[:8]}"
+        self.setup_concurrency = setup_concurrency or pool_size({})
         self._random = random.Random(seed)
         self._filters = [self._group_filter(g) for g in range(groups)]
         self.needs_messaging = "multicast" in self.ops
@@ -101,10 +116,8 @@ class RegistryScenario:
         self.enumerated = 0
         self.enumerate_calls = 0
         self.delivery = DeliveryStats()
+        self.receivers: Receivers = receivers or LiveReceivers(coordinator)
         self.settle_seconds = 0.0
-        self._receivers: list[Receiver] = []
-        self._tasks: list[asyncio.Task[None]] = []
-        self._closing = False
 
     @staticmethod
     def _group_filter(group: int) -> Filter:
@@ -128,49 +141,18 @@ class RegistryScenario:
         runs that multicast, each confirmed live before the first operation."""
         started = time.perf_counter()
         if self.preload:
-            say(f"registering {self.identities} identities in {self.namespace}")
-            for first in range(0, self.identities, SETUP_BATCH):
-                last = min(first + SETUP_BATCH, self.identities)
-                await asyncio.gather(*(self._register(i) for i in range(first, last)))
+            say(
+                f"registering {self.identities} identities in {self.namespace}"
+                f" ({self.setup_concurrency} at a time)"
+            )
+            calls = (partial(self._register, i) for i in range(self.identities))
+            await _bounded(calls, self.setup_concurrency)
         if self.needs_messaging:
-            say(f"opening {self.identities} live receivers")
-            for first in range(0, self.identities, RECEIVER_BATCH):
-                last = min(first + RECEIVER_BATCH, self.identities)
-                opened = [
-                    self.coordinator.receiver(self.namespace, self.identity(i))
-                    for i in range(first, last)
-                ]
-                self._receivers.extend(opened)  # closed by teardown even if start() fails
-                await asyncio.gather(*(r.start() for r in opened))
-                self._tasks.extend(
-                    asyncio.ensure_future(self._consume(first + k, r)) for k, r in enumerate(opened)
-                )
+            say(f"opening {self.identities} live receivers ({self.receivers.where})")
+            names = [self.identity(i) for i in range(self.identities)]
+            await self.receivers.start(self.namespace, names)
         if self.preload or self.needs_messaging:
             say(f"setup done in {time.perf_counter() - started:.1f} s")
-
-    async def _consume(self, index: int, receiver: Receiver) -> None:
-        stats = self.delivery
-        while True:
-            try:
-                async for message in receiver.messages():
-                    now = time.perf_counter()
-                    if len(message.payload) < _HEADER.size:
-                        continue
-                    seq, due = _HEADER.unpack_from(message.payload)
-                    seen = stats.received.setdefault(seq, set())
-                    if index in seen:
-                        stats.duplicates += 1
-                    else:
-                        seen.add(index)
-                        stats.latency.record(now - due)
-                return
-            except Exception as exc:  # noqa: BLE001 - counted; the receiver keeps reading
-                task = asyncio.current_task()
-                if self._closing or (task is not None and task.cancelling()):
-                    raise asyncio.CancelledError from exc
-                stats.receiver_errors += 1
-                _log.warning("receiver %s: %r", self.identity(index), exc)
-                await asyncio.sleep(0.1)
 
     def next_op(self) -> tuple[str, Operation]:
         op = self.ops[0] if len(self.ops) == 1 else self._random.choices(self.ops, self.weights)[0]
@@ -198,7 +180,9 @@ class RegistryScenario:
         seq, self._next_seq = self._next_seq, self._next_seq + 1
 
         async def multicast(due: float) -> None:
-            payload = _HEADER.pack(seq, due) + self._padding
+            # The intended start on the clock the receivers read (perhaps in another process).
+            intended = monotonic() - (time.perf_counter() - due)
+            payload = HEADER.pack(seq, intended) + self._padding
             result = await self.coordinator.multicast(self.namespace, where, payload, {})
             stats = self.delivery
             stats.targets[seq] = result.targeted
@@ -209,38 +193,39 @@ class RegistryScenario:
 
         return op, multicast
 
+    def delivered(self) -> int:
+        """Receipts of completed multicasts (a receipt can beat its call's return)."""
+        return self.receivers.receipts.delivered(self.delivery.targets)
+
     def all_received(self) -> bool:
-        return self.delivery.delivered() >= self.delivery.slot_delivered
+        return self.delivered() >= self.delivery.slot_delivered
 
     async def settle(self, timeout: float, stopped: Callable[[], bool] = lambda: False) -> None:
-        """Give receivers up to ``timeout`` seconds to read what the slot handed them."""
+        """Give receivers up to ``timeout`` seconds to read what the slot handed them, then
+        close them: their counts and latency are final for :meth:`custom`."""
         start = time.perf_counter()
-        while not self.all_received() and time.perf_counter() - start < timeout and not stopped():
+        while (
+            self.needs_messaging
+            and not self.all_received()
+            and self.receivers.error is None
+            and time.perf_counter() - start < timeout
+            and not stopped()
+        ):
             await asyncio.sleep(0.05)
         self.settle_seconds = time.perf_counter() - start
+        await self.receivers.finish()
 
     async def teardown(self) -> None:
         """Close the receivers and unregister the run's identities (bounded, best effort)."""
-        self._closing = True
-        for task in self._tasks:
-            task.cancel()
-        closes = [asyncio.wait_for(r.close(), TEARDOWN_WAIT_S) for r in self._receivers]
-        for outcome in await asyncio.gather(*closes, return_exceptions=True):
-            if isinstance(outcome, BaseException):
-                _log.warning("closing a receiver failed: %r", outcome)
-        if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=TEARDOWN_WAIT_S)
-            if pending:
-                _log.warning("%d receiver(s) did not stop in time", len(pending))
-        for first in range(0, self._touched, SETUP_BATCH):
-            last = min(first + SETUP_BATCH, self._touched)
-            await asyncio.gather(
-                *(
-                    self.coordinator.unregister(self.namespace, self.identity(i))
-                    for i in range(first, last)
-                ),
-                return_exceptions=True,
-            )
+        await self.receivers.finish()
+
+        async def forget(index: int) -> None:
+            try:
+                await self.coordinator.unregister(self.namespace, self.identity(index))
+            except Exception as exc:  # noqa: BLE001 - best effort: the TTL removes it anyway
+                _log.debug("unregister %s: %r", self.identity(index), exc)
+
+        await _bounded((partial(forget, i) for i in range(self._touched)), self.setup_concurrency)
 
     def custom(self) -> dict[str, Any]:
         """Registry figures, and for runs that multicast the delivery counted at receipt."""
@@ -254,14 +239,16 @@ class RegistryScenario:
             "enumerated": self.enumerated,
         }
         if self.needs_messaging:
-            d = self.delivery
+            d, receipts = self.delivery, self.receivers.receipts
             targets = sum(d.targets.values())
-            delivered = d.delivered()
+            delivered = self.delivered()
             out["delivery"] = {
                 "counted_at": "receipt",
                 "multicasts": len(d.targets),
                 "payload_size": self.payload_size,
-                "receivers": len(self._receivers),
+                "receivers": self.receivers.count,
+                "receivers_in": self.receivers.where,
+                "receivers_error": self.receivers.error,
                 "targets": targets,
                 "delivered": delivered,
                 "no_receiver": d.no_receiver,
@@ -270,10 +257,10 @@ class RegistryScenario:
                 "slot_delivered": d.slot_delivered,
                 "slot_failed": d.slot_failed,
                 "delivery_rate": round(delivered / targets, 6) if targets else 0.0,
-                "duplicates": d.duplicates,
-                "receiver_errors": d.receiver_errors,
+                "duplicates": receipts.duplicates,
+                "receiver_errors": receipts.errors,
                 "settle_seconds": round(self.settle_seconds, 3),
-                "latency_ms": d.latency.summary_ms(),
+                "latency_ms": receipts.latency.summary_ms(),
                 "fanout_ms": d.fanout.summary_ms(),
             }
         return out

@@ -114,7 +114,8 @@ def _latency_lines(summary: Mapping[str, float], label: str = "Latency") -> list
 
 def _delivery_lines(d: Mapping[str, Any]) -> list[str]:
     lines = [
-        f"Multicast Delivery (counted at receipt by {d['receivers']} live receivers,"
+        f"Multicast Delivery (counted at receipt by {d['receivers']} live receivers"
+        f" in the {d.get('receivers_in', 'generator process')},"
         f" settled in {d['settle_seconds']} s):",
         _line("Multicasts", d["multicasts"]),
         _line("Targets", d["targets"]),
@@ -123,6 +124,8 @@ def _delivery_lines(d: Mapping[str, Any]) -> list[str]:
         _line("No Receiver", d["no_receiver"]),
         _line("Delivery Rate", f"{d['delivery_rate'] * 100:.2f}%"),
     ]
+    if d.get("receivers_error"):
+        lines.append(_line("Receivers", f"ERROR: {d['receivers_error']}"))
     if d["duplicates"] or d["receiver_errors"]:
         lines.append(
             _line("Duplicates", f"{d['duplicates']} (receiver errors {d['receiver_errors']})")

@@ -40,6 +40,14 @@ class LatencyHistogram:
     def count(self) -> int:
         return int(self._h.get_total_count())
 
+    def encode(self) -> str:
+        """HdrHistogram's compressed base64 form, to hand the histogram to another process."""
+        return bytes(self._h.encode()).decode("ascii")
+
+    def add_encoded(self, data: str) -> None:
+        """Add the values of a histogram :meth:`encode` produced (in this or another process)."""
+        self._h.add(HdrHistogram.decode(data.encode("ascii")))
+
     def percentile_ms(self, percentile: float) -> float:
         if self.count == 0:
             return 0.0

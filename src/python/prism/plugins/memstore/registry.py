@@ -9,7 +9,7 @@ condition visit only the registrations that can match (:meth:`Filter.index_terms
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 from prism.sdk.patterns import Filter, Registered
 from prism.sdk.ttl import TTLManager
@@ -108,3 +108,11 @@ class MemStoreRegistry:
             entry = self._live(namespace, identity)
             if entry is not None and where.matches(entry.metadata):
                 yield entry
+
+    async def identities(
+        self, namespace: str, key: str, values: Sequence[str]
+    ) -> AsyncIterator[str]:
+        pairs = self._pairs.get(namespace, {})
+        for identity in [i for v in values for i in list(pairs.get((key, v), ()))]:
+            if self._live(namespace, identity) is not None:
+                yield identity

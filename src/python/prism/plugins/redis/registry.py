@@ -8,7 +8,9 @@ Layout (one cluster hash slot per namespace, see ``namespace_prefix``):
   ZRANGEBYLEX, so enumeration walks Redis (not a process-local map) in stable pages.
 - ``r:v:<len(key)>:<key>=<value>``: the metadata index, one such sorted set per (key, value)
   pair, holding the identities registered with it. A filter with an EQ or IN condition reads
-  only the sets of its values (:meth:`Filter.index_terms`), not the whole registry.
+  only the sets of its values (:meth:`Filter.index_terms`), not the whole registry; a
+  Multicast the index answers completely reads only those sets and ``r:x`` (``identities``),
+  no registration hash.
 - ``r:k``: identity -> the pair sets it is in (msgpack), kept past the hash's expiry, so the
   pairs of an expired registration can still be removed.
 - ``r:x``: identity -> expiry ms, for cleaning: each Register first forgets up to
@@ -16,17 +18,20 @@ Layout (one cluster hash slot per namespace, see ``namespace_prefix``):
   that finds a hash gone forgets that identity too, so the indexes stay bounded by the live
   registrations.
 
+A page of a scan is one script call that returns its registrations as one JSON string:
+redis-py's pure-Python reply parser costs per reply element, and a page of hashes read as
+replies (a pipeline of HGETALLs) was most of an Enumerate's time.
+
 Register and Unregister are one Lua script each (one round trip, all of it atomic); a script
 touches pair sets named in ``r:k`` besides its declared keys, all in the namespace's slot.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
-
-from redis.asyncio import Redis
 
 from prism.plugins.redis.connection import Backend, Lua, decode_fields, namespace_prefix
 from prism.sdk.errors import ResourceExhaustedError
@@ -97,25 +102,56 @@ return redis.call('DEL', KEYS[1])
 """
 )
 
-# KEYS[2..4] as above (KEYS[1] unused), KEYS[5..] hashes of the identities ARGV[1..]: forget
-# the ones whose hash is gone (expired), skipping any registered again meanwhile.
-_FORGET = Lua(
+# KEYS[1] an index set (r:i or a pair set), KEYS[2..4] r:i, r:x, r:k. ARGV: page start
+# (ZRANGEBYLEX), page size, the prefix of the namespace's hash keys. One page of the index
+# with each live registration's hash, as one JSON string (one reply to parse, not one per
+# field); a member whose hash is gone (expired) is forgotten on the way (index, pair sets).
+_SCAN_PAGE = Lua(
     _UNPAIR
     + """
-for i, id in ipairs(ARGV) do
-  if redis.call('EXISTS', KEYS[i + 4]) == 0 then
+local ids = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], '+', 'LIMIT', 0, tonumber(ARGV[2]))
+local live = {}
+for _, id in ipairs(ids) do
+  local fields = redis.call('HGETALL', ARGV[3] .. id)
+  if #fields > 0 then
+    live[#live + 1] = {id, fields}
+  else
     unpair(id)
     redis.call('ZREM', KEYS[2], id)
     redis.call('ZREM', KEYS[3], id)
   end
 end
-return 0
+if #live == 0 then return {#ids, ids[#ids] or '', '[]'} end
+return {#ids, ids[#ids], cjson.encode(live)}
+"""
+)
+
+# KEYS[1] a pair set, [2] r:x. ARGV: page start (ZRANGEBYLEX), page size, now in Unix ms.
+# One page of the pair set without its expired members: {members read, last read, live...}.
+_LIVE_PAGE = Lua(
+    """
+local ids = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], '+', 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {#ids, ids[#ids] or ''}
+if #ids == 0 then return out end
+local expiry = redis.call('ZMSCORE', KEYS[2], unpack(ids))
+local now = tonumber(ARGV[3])
+for i, id in ipairs(ids) do
+  if not expiry[i] or tonumber(expiry[i]) > now then out[#out + 1] = id end
+end
+return out
 """
 )
 
 
 def _registered(identity: str, fields: Mapping[bytes, bytes]) -> Registered:
     return Registered(identity, decode_fields(fields, b"m:"), int(fields.get(b"e", b"0")))
+
+
+def _from_flat(identity: str, flat: Sequence[str]) -> Registered:
+    """A registration from HGETALL's flat field/value list (as _SCAN_PAGE returns it)."""
+    fields = dict(zip(flat[::2], flat[1::2], strict=True))
+    metadata = {k[2:]: v for k, v in fields.items() if k.startswith("m:")}
+    return Registered(identity, metadata, int(fields.get("e", "0")))
 
 
 class RedisRegistry:
@@ -172,42 +208,33 @@ class RedisRegistry:
                 if where.matches(entry.metadata):
                     yield entry
 
+    async def identities(
+        self, namespace: str, key: str, values: Sequence[str]
+    ) -> AsyncIterator[str]:
+        """The pair sets of ``values``, a page per round trip, expired members left out (by
+        their expiry in ``r:x``; forgetting them is left to Register and to scans)."""
+        expiries = self._keys(namespace, "")[2]
+        for value in values:
+            index, start = self.pair_key(namespace, key, value), "-"
+            while True:
+                now_ms = int(time.time() * 1000)
+                page: Any = await self.backend.script(
+                    _LIVE_PAGE, [index, expiries], [start, PAGE, now_ms]
+                )
+                for identity in page[2:]:
+                    yield identity.decode()
+                if int(page[0]) < PAGE:
+                    break
+                start = "(" + page[1].decode()
+
     async def _walk(self, namespace: str, index: str) -> AsyncIterator[Registered]:
+        keys = [index, *self._keys(namespace, "")[1:]]
+        hashes = self._keys(namespace, "")[0]
         start = "-"
         while True:
-
-            async def read(conn: Redis, after: str = start) -> tuple[list[Registered], str | None]:
-                return await self._page(conn, namespace, index, after)
-
-            live, last = await self.backend.run(read)
-            for entry in live:
-                yield entry
-            if last is None:
+            page: Any = await self.backend.script(_SCAN_PAGE, keys, [start, PAGE, hashes])
+            for identity, flat in json.loads(page[2]):
+                yield _from_flat(identity, flat)
+            if int(page[0]) < PAGE:
                 return
-            start = "(" + last
-
-    async def _page(
-        self, conn: Redis, namespace: str, index: str, start: str
-    ) -> tuple[list[Registered], str | None]:
-        """One index page and its hashes (one round trip for the hashes); forgets expired ones."""
-        raw: Any = await conn.zrangebylex(index, start, "+", start=0, num=PAGE)
-        identities = [m.decode() for m in raw]
-        if not identities:
-            return [], None
-        pipe = conn.pipeline(transaction=False)
-        for identity in identities:
-            pipe.hgetall(self._keys(namespace, identity)[0])
-        hashes = await pipe.execute()
-        live, gone = [], []
-        for identity, fields in zip(identities, hashes, strict=True):
-            if fields:
-                live.append(_registered(identity, fields))
-            else:
-                gone.append(identity)
-        if gone:
-            await self._forget(conn, namespace, gone)
-        return live, (identities[-1] if len(identities) == PAGE else None)
-
-    async def _forget(self, conn: Redis, namespace: str, identities: Sequence[str]) -> None:
-        hashes = [self._keys(namespace, identity)[0] for identity in identities]
-        await _FORGET(conn, [*self._keys(namespace, ""), *hashes], identities)
+            start = "(" + page[1].decode()

@@ -3,9 +3,10 @@
 Why: the coordinator logic (validation before any backend call, filter re-check, fan-out and
 delivery accounting) must exist once; backends only fill two small slots. A *registry slot*
 stores registrations with native expiry and lists them (it may pre-filter; the coordinator
-re-checks every filter). A *messaging slot* delivers a message to an identity's live
-receivers and says whether one took it, so "delivered" means a receiver got it, never "we
-published it".
+re-checks every filter), and says from its metadata index alone which identities have a key
+equal to one of some values (all a Multicast on EQ/IN terms of one key needs). A *messaging
+slot* delivers a message to an identity's live receivers and says whether one took it, so
+"delivered" means a receiver got it, never "we published it".
 
 Direct use (no gRPC, e.g. the load tester)::
 
@@ -128,6 +129,12 @@ class RegistrySlot(Protocol):
         """Live registrations; may skip ones ``where`` rejects (the coordinator re-checks)."""
         ...
 
+    def identities(self, namespace: str, key: str, values: Sequence[str]) -> AsyncIterator[str]:
+        """Live identities whose ``key`` is one of ``values``, each once, from the metadata
+        index alone (no registration read): a Multicast whose filter the index answers
+        completely (:meth:`Filter.index_answer`) needs only the identities."""
+        ...
+
 
 class Receiver(Protocol):
     """One live receiver of an identity's messages, opened by :meth:`MessagingSlot.receiver`."""
@@ -230,12 +237,11 @@ class Coordinator:
         tasks: list[tuple[int, asyncio.Task[list[Outcome]]]] = []
         batch: list[str] = []
         try:
-            async for entry in self.registry.scan(namespace, where):
-                if where.matches(entry.metadata):
-                    batch.append(entry.identity)
-                    if len(batch) >= FANOUT_BATCH:
-                        tasks.append((len(batch), await self._send(namespace, batch, message)))
-                        batch = []
+            async for identity in self._targets(namespace, where):
+                batch.append(identity)
+                if len(batch) >= FANOUT_BATCH:
+                    tasks.append((len(batch), await self._send(namespace, batch, message)))
+                    batch = []
             if batch:
                 tasks.append((len(batch), await self._send(namespace, batch, message)))
         except BaseException:
@@ -264,6 +270,18 @@ class Coordinator:
             failed=failed_by_error + outcomes.count(Outcome.FAILED),
             fanout_ms=(time.perf_counter() - started) * 1000,
         )
+
+    async def _targets(self, namespace: str, where: Filter) -> AsyncIterator[str]:
+        """The matching identities: from the metadata index alone when it answers ``where``
+        completely, else from each registration the slot returns, re-checked."""
+        answer = where.index_answer()
+        if answer is not None:
+            async for identity in self.registry.identities(namespace, *answer):
+                yield identity
+            return
+        async for entry in self.registry.scan(namespace, where):
+            if where.matches(entry.metadata):
+                yield entry.identity
 
     async def _send(
         self, namespace: str, identities: list[str], message: Delivery

@@ -89,6 +89,22 @@ class Filter:
                     return c.key, tuple(dict.fromkeys(c.values))
         return None
 
+    def index_answer(self) -> tuple[str, tuple[str, ...]] | None:
+        """``(key, values)`` when that index answers this filter completely: every condition
+        is EQ or IN on one key, so an identity matches exactly when its ``key`` is one of
+        ``values`` (the conditions' common values; none: nothing matches). None otherwise:
+        then each candidate registration must be read and re-checked."""
+        if not self.conditions:
+            return None
+        key = self.conditions[0].key
+        values: dict[str, None] | None = None
+        for c in self.conditions:
+            if c.key != key or c.op not in (pb.FILTER_OP_EQ, pb.FILTER_OP_IN):
+                return None
+            allowed = dict.fromkeys(c.values)
+            values = allowed if values is None else {v: None for v in values if v in allowed}
+        return key, tuple(values or ())
+
 
 def _condition(index: int, wire: pb.FilterCondition) -> Condition:
     where = f"filter condition {index}"

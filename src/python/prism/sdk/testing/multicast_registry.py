@@ -78,6 +78,9 @@ class MulticastRegistryConformance(ConformanceBase):
             expected = before_ms + self.ttl_seconds * 1000
             assert abs(expiry[short] - expected) < 3_600_000, "expire_time_ms in Unix ms"
             deadline = time.monotonic() + self.ttl_seconds + self.ttl_grace_seconds
+            while (await reg.multicast(self.run_filter(run))).targeted != 1:
+                assert time.monotonic() < deadline, "expired registration still multicast to"
+                await asyncio.sleep(self.poll_interval_seconds)
             while short in await reg.enumerate(self.run_filter(run)):
                 assert time.monotonic() < deadline, "expired registration still enumerated"
                 await asyncio.sleep(self.poll_interval_seconds)
