@@ -7,17 +7,14 @@ A server that cannot be installed or started raises ``ServerError`` (never a ski
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import ClassVar
 
-from services.servers import StartedServer, _run, _server_dir, _start_in, host_port
+from services.servers import StartedServer
 
 __all__ = ["NatsServer", "nats_server", "shared_nats"]
-
-INSTALL_TIMEOUT_S = 600.0
 
 
 @dataclass
@@ -37,17 +34,11 @@ class NatsServer(StartedServer):
 
 @contextmanager
 def nats_server() -> Iterator[NatsServer]:
-    _run("nats.sh", "install", timeout=INSTALL_TIMEOUT_S)
-    with _server_dir("nats.sh", "prism-nats-") as d:
-        yield NatsServer(host="127.0.0.1", port=_start_in("nats.sh", d), dir=d)
+    with NatsServer.own() as server:
+        yield server
 
 
 @contextmanager
 def shared_nats() -> Iterator[NatsServer]:
-    url = os.environ.get("PRISM_TEST_NATS_URL")
-    if url:
-        host, port = host_port(url, "PRISM_TEST_NATS_URL")
-        yield NatsServer(host=host, port=port)
-        return
-    with nats_server() as server:
+    with NatsServer.shared("PRISM_TEST_NATS_URL") as server:
         yield server

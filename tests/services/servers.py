@@ -39,7 +39,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar, Self
 from urllib.parse import urlparse
 
 __all__ = [
@@ -223,6 +223,31 @@ class StartedServer:
         self.stop()
         self.start()
 
+    @classmethod
+    def install(cls) -> None:
+        _run(cls.script, "install", timeout=INSTALL_TIMEOUT_S)
+
+    @classmethod
+    @contextmanager
+    def own(cls, *args: str, **fields: Any) -> Iterator[Self]:
+        """One of our own: ``tools/<script> start DIR ARGS`` in a fresh temp dir, stopped and
+        removed afterwards; ``fields``: the subclass's own."""
+        cls.install()
+        with _server_dir(cls.script, f"prism-{cls.script.removesuffix('.sh')}-") as d:
+            yield cls(host="127.0.0.1", port=_start_in(cls.script, d, *args), dir=d, **fields)
+
+    @classmethod
+    @contextmanager
+    def shared(cls, env: str, default_port: int | None = None) -> Iterator[Self]:
+        """The server named by $env if set (external: not ours to stop), else one of our own."""
+        value = os.environ.get(env)
+        if value:
+            host, port = host_port(value, env, default_port)
+            yield cls(host=host, port=port)
+            return
+        with cls.own() as server:
+            yield server
+
 
 def _start_in(script: str, d: Path, *args: str) -> int:
     """`tools/<script> start DIR ARGS`; the port of the address (or port) it prints."""
@@ -262,24 +287,19 @@ class RedisServer(StartedServer):
         return f"redis://{self.host}:{self.port}/0"
 
 
-def install_redis() -> None:
-    _run("redis.sh", "install", timeout=INSTALL_TIMEOUT_S)
-
-
 @contextmanager
 def redis_server(aof: bool = False, port: int | None = None) -> Iterator[RedisServer]:
     """A Redis of our own on a free port, or on ``port`` (ServerError if it is taken);
     appendonly + appendfsync always with aof=True."""
-    install_redis()
-    with _server_dir("redis.sh", "prism-redis-") as d:
-        args = (["--aof"] if aof else []) + (["--port", str(port)] if port is not None else [])
-        yield RedisServer(host="127.0.0.1", port=_start_in("redis.sh", d, *args), dir=d, aof=aof)
+    args = (["--aof"] if aof else []) + (["--port", str(port)] if port is not None else [])
+    with RedisServer.own(*args, aof=aof) as server:
+        yield server
 
 
 @contextmanager
 def redis_cluster(replicas: int = 1) -> Iterator[RedisCluster]:
     """A Redis Cluster of our own (tools/redis.sh cluster-start: 3 masters, ``replicas`` each)."""
-    install_redis()
+    RedisServer.install()
     with _server_dir("redis.sh", "prism-rcluster-", stop="cluster-stop") as d:
         out = _run("redis.sh", "cluster-start", str(d), str(replicas), timeout=START_TIMEOUT_S)
         yield RedisCluster(addrs=_last_line(out, "addrs").split(","), dir=d)
@@ -302,12 +322,7 @@ class RedisCluster:
 @contextmanager
 def shared_redis() -> Iterator[RedisServer]:
     """The Redis named by PRISM_TEST_REDIS_ADDR if set, else one of our own (no AOF)."""
-    env = os.environ.get("PRISM_TEST_REDIS_ADDR")
-    if env:
-        host, port = host_port(env, "PRISM_TEST_REDIS_ADDR", default_port=6379)
-        yield RedisServer(host=host, port=port)
-        return
-    with redis_server() as server:
+    with RedisServer.shared("PRISM_TEST_REDIS_ADDR", default_port=6379) as server:
         yield server
 
 
@@ -326,16 +341,11 @@ class KafkaBroker(StartedServer):
         return self.addr
 
 
-def install_kafka() -> None:
-    _run("kafka.sh", "install", timeout=INSTALL_TIMEOUT_S)
-
-
 @contextmanager
 def kafka_broker() -> Iterator[KafkaBroker]:
     """A single-node KRaft Kafka broker of our own on free ports."""
-    install_kafka()
-    with _server_dir("kafka.sh", "prism-kafka-") as d:
-        yield KafkaBroker(host="127.0.0.1", port=_start_in("kafka.sh", d), dir=d)
+    with KafkaBroker.own() as broker:
+        yield broker
 
 
 @dataclass
@@ -360,7 +370,7 @@ class KafkaCluster:
 @contextmanager
 def kafka_cluster() -> Iterator[KafkaCluster]:
     """A 3-broker KRaft cluster of our own on free ports (always its own: fault tests)."""
-    install_kafka()
+    KafkaBroker.install()
     with _server_dir("kafka.sh", "prism-kafka-cluster-", stop="cluster-stop") as d:
         out = _run("kafka.sh", "cluster-start", str(d), timeout=START_TIMEOUT_S)
         yield KafkaCluster(bootstrap=_last_line(out, "bootstrap"), dir=d)
@@ -369,12 +379,7 @@ def kafka_cluster() -> Iterator[KafkaCluster]:
 @contextmanager
 def shared_kafka() -> Iterator[KafkaBroker]:
     """The broker named by PRISM_TEST_KAFKA_BOOTSTRAP if set, else one of our own."""
-    env = os.environ.get("PRISM_TEST_KAFKA_BOOTSTRAP")
-    if env:
-        host, port = host_port(env, "PRISM_TEST_KAFKA_BOOTSTRAP")
-        yield KafkaBroker(host=host, port=port)
-        return
-    with kafka_broker() as broker:
+    with KafkaBroker.shared("PRISM_TEST_KAFKA_BOOTSTRAP") as broker:
         yield broker
 
 
