@@ -1,8 +1,9 @@
 """Checks of a plugin through a real `prism up`, shared by tests/e2e and the plugins' folders.
 
-A test module starts a gateway (``proxy.gateway.Gateway``) with its plugin's namespaces and
-subclasses these classes, giving them a ``channel`` to the gateway and the ``namespace`` to
-use: the same assertions run on every plugin that serves the interface.
+A test module opts in to this module's fixtures (``pytest_plugins = ["e2e.gateway_checks"]``),
+gives the gateway's YAML config as a module-scope ``gateway_config`` fixture and the
+``namespace`` to use, and subclasses these classes: they get a ``channel`` to the gateway, and
+the same assertions run on every plugin that serves the interface.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import grpc
@@ -31,9 +32,10 @@ __all__ = [
     "CALL_TIMEOUT",
     "AtLeastOnceThroughGateway",
     "KeyValueThroughGateway",
+    "channel",
+    "gateway",
     "plugin_pid",
     "run_id",
-    "serving",
 ]
 
 CALL_TIMEOUT = 10.0  # generous: 2-core machines with Kafka and Redis running
@@ -44,15 +46,22 @@ def run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def serving(config: str, workdir: Path) -> Iterator[Gateway]:
-    """A module fixture's body: `prism up` with ``config``; it must exit 0 when stopped."""
-    gw = Gateway(config, workdir).start(timeout=120.0)
+@pytest.fixture(scope="module")
+def gateway(gateway_config: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """`prism up` with the module's ``gateway_config``; it must exit 0 when stopped."""
+    gw = Gateway(gateway_config, tmp_path_factory.mktemp("gateway")).start(timeout=120.0)
     try:
         yield gw
     finally:
         code = gw.stop()
         tail = "\n".join(gw.log_text().splitlines()[-60:])
         assert code == 0, f"prism up exited with {code}:\n{tail}"
+
+
+@pytest.fixture
+async def channel(gateway: Gateway) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(gateway.addr) as ch:
+        yield ch
 
 
 def plugin_pid(parent: int, module: str) -> int:
