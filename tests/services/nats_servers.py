@@ -28,9 +28,6 @@ class NatsServer(StartedServer):
     def url(self) -> str:
         return f"nats://{self.host}:{self.port}"
 
-    def pid(self) -> int:
-        return int((self._own("signal") / "nats.pid").read_text().strip())
-
 
 @contextmanager
 def nats_server() -> Iterator[NatsServer]:

@@ -204,6 +204,11 @@ class StartedServer:
             raise ServerError(f"cannot {what} the shared external {self.kind} at {self.addr}")
         return self.dir
 
+    def pid(self) -> int:
+        """The server's pid (its script's pidfile), for tests that signal it."""
+        name = self.script.removesuffix(".sh")
+        return int((self._own("signal") / f"{name}.pid").read_text().strip())
+
     def stop(self) -> None:
         """Stop the server (the script's stop: SIGTERM, SIGKILL after its grace). Idempotent."""
         _run(self.script, "stop", str(self._own("stop")), timeout=STOP_TIMEOUT_S)
