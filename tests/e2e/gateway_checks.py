@@ -9,13 +9,13 @@ the same assertions run on every plugin that serves the interface.
 from __future__ import annotations
 
 import asyncio
-import os
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import grpc
+import psutil
 import pytest
 
 from prism.interfaces import keyvalue_basic_pb2 as kv
@@ -65,19 +65,12 @@ async def channel(gateway: Gateway) -> AsyncIterator[grpc.aio.Channel]:
 
 
 def plugin_pid(parent: int, module: str) -> int:
-    """The pid of the child of ``parent`` running ``python -m <module>`` (read from /proc)."""
+    """The pid of the child of ``parent`` running ``python -m <module>``."""
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == parent and module.encode() in argv:
-            found.append(int(entry))
+    for child in psutil.Process(parent).children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if module in child.cmdline():
+                found.append(child.pid)
     assert len(found) == 1, f"expected one {module} child of pid {parent}, found {found}"
     return found[0]
 
