@@ -31,3 +31,29 @@ def prism_plugin(name, description, **kwargs):
         repositories=["@prism"],  # `./pants publish`: the index is configured per machine
     )
     pex_binary(name="server", entry_point=main, dependencies=[f":{name}"])
+
+
+def plugin_tests(plugin, timeout, extra_dependencies=(), **kwargs):
+    """tests/plugins/<plugin>/: its conftest fixtures (`:utils`, on the real test servers of
+    tests/services), its gateway ghz suites (`:ghz`, for tests/load/ghz/run.sh --plugin
+    <plugin>) and its tests. The tests depend on the server scripts (//tools:scripts) and the
+    whole plugin folder: the gateway runs the plugin as a child (`python -m`), which import
+    inference cannot see.
+    """
+    python_test_utils(
+        name="utils", sources=["conftest.py", "__init__.py"], dependencies=["tests/services:utils"]
+    )
+    files(name="ghz", sources=["ghz/*"])
+    python_tests(
+        name="tests",
+        dependencies=[
+            ":utils",
+            ":ghz",
+            "tests/services:utils",
+            "//tools:scripts",
+            f"src/python/prism/plugins/{plugin}",
+            *extra_dependencies,
+        ],
+        timeout=timeout,
+        **kwargs,
+    )

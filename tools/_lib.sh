@@ -224,3 +224,70 @@ mvn_copy_libs() {
     log "copied $(find "$libs" -name "*.jar" | wc -l) jars in $(elapsed "$t0")"
   ) 9>"$libs.lock"
 }
+
+# free_ports N -> N distinct free TCP ports on 127.0.0.1, space-separated.
+free_ports() {
+  local -a ports=()
+  local p
+  while [ ${#ports[@]} -lt "$1" ]; do
+    p=$(free_port)
+    case " ${ports[*]} " in *" $p "*) ;; *) ports+=("$p") ;; esac
+  done
+  echo "${ports[*]}"
+}
+
+# ports_free DIR PORT...: die unless every PORT (kept by DIR from an earlier run) is free.
+ports_free() {
+  local dir=$1 p; shift
+  for p in "$@"; do
+    port_in_use "$p" && die "port $p of $dir is taken by another process"
+  done
+  return 0
+}
+
+# start_java_server NAME CONF NOUN PROBE PROBE_NAME DIR: the `start DIR` command of the JVM
+# service scripts (a start takes a JVM boot, so a port lost to a race between picking and
+# binding it is retried on new ports, 3 attempts). The script defines:
+#   prepare_dir DIR    ports and config in DIR: a DIR that ran before keeps them, else new
+#                      ones. Sets FRESH (1: new ports), SERVER_PORT (the clients' port) and
+#                      SERVER_DETAIL (the other ports, for the log). START_MS is the start time.
+#   launch DIR         the JVM in the background; pidfile DIR/NAME.pid, output DIR/NAME.out
+#   log_says_started DIR, and PROBE PORT (a client's handshake, named PROBE_NAME in errors).
+# Ready: the log says started within START_TIMEOUT s, then PROBE answers within 30 s. A pid is
+# the server's while its command line names DIR/CONF. Prints 127.0.0.1:SERVER_PORT.
+start_java_server() {
+  local name=$1 conf=$2 noun=$3 probe=$4 probe_name=$5 dir=$6 rc attempt
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  local pidf=$dir/$name.pid out=$dir/$name.out
+  if pid_alive "$pidf" "$dir/$conf" >/dev/null; then
+    die "a $noun already runs for $dir; stop it first"
+  fi
+  START_MS=$(now_ms)
+  for attempt in 1 2 3; do
+    prepare_dir "$dir"
+    launch "$dir"
+    rc=0; wait_until "$START_TIMEOUT" "$pidf" log_says_started "$dir" || rc=$?
+    if [ $rc = 0 ]; then
+      rc=0; wait_until 30 "$pidf" "$probe" "$SERVER_PORT" || rc=$?
+      if [ $rc = 0 ]; then
+        log "$noun up on 127.0.0.1:$SERVER_PORT ($SERVER_DETAIL, dir $dir) in $(elapsed "$START_MS")"
+        echo "127.0.0.1:$SERVER_PORT"
+        return 0
+      fi
+      stop_pid "$pidf" "$name ($dir)" 10 "$dir/$conf"
+      tail -n 40 "$out" >&2
+      die "log says started but the $probe_name on :$SERVER_PORT failed for 30 s"
+    fi
+    stop_pid "$pidf" "$name ($dir)" 10 "$dir/$conf"
+    if [ "$FRESH" = 1 ] && grep -q "Address already in use" "$out"; then
+      log "port race (Address already in use), attempt $attempt: new ports"
+      rm -rf "$dir/data" "$dir/ports"
+      continue
+    fi
+    tail -n 40 "$out" >&2
+    [ $rc = 2 ] && die "the $noun JVM exited during start-up (log: $out)"
+    die "$noun not started within ${START_TIMEOUT}s (log: $out)"
+  done
+  die "could not start the $noun after 3 attempts"
+}

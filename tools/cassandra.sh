@@ -82,73 +82,41 @@ launch() { # DIR -> starts the JVM in the background, pidfile DIR/cassandra.pid
   echo $! > "$dir/cassandra.pid"
 }
 
+# prepare_dir DIR: see start_java_server (tools/_lib.sh).
+prepare_dir() {
+  local dir=$1 nport sport tport jport
+  if [ -d "$dir/data/data" ] && [ -s "$dir/ports" ]; then
+    # shellcheck disable=SC1091
+    . "$dir/ports"
+    ports_free "$dir" "$NATIVE_PORT" "$STORAGE_PORT" "$JMX_PORT"
+    log "restarting $dir with its data on CQL port $NATIVE_PORT"
+    FRESH=0
+  else
+    FRESH=1
+    rm -rf "$dir/data" "$dir/logs"
+    read -r nport sport tport jport <<< "$(free_ports 4)"
+    sed -e "s#@DIR@#$dir#g" -e "s#@NATIVE_PORT@#$nport#g" -e "s#@STORAGE_PORT@#$sport#g" \
+        -e "s#@SSL_STORAGE_PORT@#$tport#g" "$CASS_CONF/cassandra.yaml" > "$dir/cassandra.yaml"
+    grep -q "native_transport_port: $nport" "$dir/cassandra.yaml" || die "port substitution failed"
+    case "${PRISM_CASSANDRA_COMMITLOG_SYNC:-periodic}" in
+      periodic) ;;
+      batch) sed -i -e 's/^commitlog_sync: periodic$/commitlog_sync: batch/' \
+               -e '/^commitlog_sync_period:/d' "$dir/cassandra.yaml" ;;
+      *) die "PRISM_CASSANDRA_COMMITLOG_SYNC must be periodic or batch" ;;
+    esac
+    printf 'NATIVE_PORT=%s\nSTORAGE_PORT=%s\nSSL_STORAGE_PORT=%s\nJMX_PORT=%s\n' \
+      "$nport" "$sport" "$tport" "$jport" > "$dir/ports"
+    # shellcheck disable=SC1091
+    . "$dir/ports"
+  fi
+  SERVER_PORT=$NATIVE_PORT
+  SERVER_DETAIL="storage :$STORAGE_PORT, jmx :$JMX_PORT"
+}
+
 cmd_start() {
   [ $# -eq 1 ] || usage
   cmd_install
-  local dir=$1 t0 nport sport tport jport rc attempt fresh p
-  mkdir -p "$dir"
-  dir=$(cd "$dir" && pwd)
-  if pid_alive "$dir/cassandra.pid" "$dir/cassandra.yaml" >/dev/null; then
-    die "a node already runs for $dir; stop it first"
-  fi
-  t0=$(now_ms)
-  for attempt in 1 2 3; do
-    if [ -d "$dir/data/data" ] && [ -s "$dir/ports" ]; then
-      # shellcheck disable=SC1091
-      . "$dir/ports"
-      for p in "$NATIVE_PORT" "$STORAGE_PORT" "$JMX_PORT"; do
-        port_in_use "$p" && die "port $p of $dir is taken by another process"
-      done
-      log "restarting $dir with its data on CQL port $NATIVE_PORT"
-      fresh=0
-    else
-      fresh=1
-      rm -rf "$dir/data" "$dir/logs"
-      local -a ports=()
-      while [ ${#ports[@]} -lt 4 ]; do
-        p=$(free_port)
-        case " ${ports[*]} " in *" $p "*) ;; *) ports+=("$p") ;; esac
-      done
-      nport=${ports[0]}; sport=${ports[1]}; tport=${ports[2]}; jport=${ports[3]}
-      sed -e "s#@DIR@#$dir#g" -e "s#@NATIVE_PORT@#$nport#g" -e "s#@STORAGE_PORT@#$sport#g" \
-          -e "s#@SSL_STORAGE_PORT@#$tport#g" "$CASS_CONF/cassandra.yaml" > "$dir/cassandra.yaml"
-      grep -q "native_transport_port: $nport" "$dir/cassandra.yaml" || die "port substitution failed"
-      case "${PRISM_CASSANDRA_COMMITLOG_SYNC:-periodic}" in
-        periodic) ;;
-        batch) sed -i -e 's/^commitlog_sync: periodic$/commitlog_sync: batch/' \
-                 -e '/^commitlog_sync_period:/d' "$dir/cassandra.yaml" ;;
-        *) die "PRISM_CASSANDRA_COMMITLOG_SYNC must be periodic or batch" ;;
-      esac
-      printf 'NATIVE_PORT=%s\nSTORAGE_PORT=%s\nSSL_STORAGE_PORT=%s\nJMX_PORT=%s\n' \
-        "$nport" "$sport" "$tport" "$jport" > "$dir/ports"
-    fi
-    # shellcheck disable=SC1091
-    . "$dir/ports"
-
-    launch "$dir"
-    rc=0; wait_until "$START_TIMEOUT" "$dir/cassandra.pid" log_says_started "$dir" || rc=$?
-    if [ $rc = 0 ]; then
-      rc=0; wait_until 30 "$dir/cassandra.pid" cql_probe "$NATIVE_PORT" || rc=$?
-      if [ $rc = 0 ]; then
-        log "node up on 127.0.0.1:$NATIVE_PORT (storage :$STORAGE_PORT, jmx :$JMX_PORT, dir $dir) in $(elapsed "$t0")"
-        echo "127.0.0.1:$NATIVE_PORT"
-        return 0
-      fi
-      stop_pid "$dir/cassandra.pid" "cassandra ($dir)" 10 "$dir/cassandra.yaml"
-      tail -n 40 "$dir/cassandra.out" >&2
-      die "log says started but the CQL probe on :$NATIVE_PORT failed for 30 s"
-    fi
-    stop_pid "$dir/cassandra.pid" "cassandra ($dir)" 10 "$dir/cassandra.yaml"
-    if [ "$fresh" = 1 ] && grep -q "Address already in use" "$dir/cassandra.out"; then
-      log "port race (Address already in use), attempt $attempt: new ports"
-      rm -rf "$dir/data" "$dir/ports"
-      continue
-    fi
-    tail -n 40 "$dir/cassandra.out" >&2
-    [ $rc = 2 ] && die "the Cassandra JVM exited during start-up (log: $dir/cassandra.out)"
-    die "node not started within ${START_TIMEOUT}s (log: $dir/cassandra.out)"
-  done
-  die "could not start the node after 3 attempts"
+  start_java_server cassandra cassandra.yaml node cql_probe "CQL probe" "$1"
 }
 
 cmd_stop() { stop_dir_server cassandra cassandra.pid 60 @DIR@/cassandra.yaml "$@"; }

@@ -103,77 +103,47 @@ launch() { # DIR -> starts the JVM in the background, pidfile DIR/kafka.pid
   echo $! > "$dir/kafka.pid"
 }
 
+# prepare_dir DIR: see start_java_server (tools/_lib.sh).
+prepare_dir() {
+  local dir=$1 bport cport cid
+  if [ -f "$dir/data/meta.properties" ] && [ -s "$dir/ports" ]; then
+    # shellcheck disable=SC1091
+    . "$dir/ports"
+    bport=$BROKER_PORT; cport=$CONTROLLER_PORT
+    ports_free "$dir" "$bport" "$cport"
+    log "restarting $dir with its data on broker port $bport, controller port $cport"
+    FRESH=0
+  else
+    FRESH=1
+    rm -rf "$dir/data" "$dir/logs"
+    read -r bport cport <<< "$(free_ports 2)"
+    sed -e "s#^log.dirs=.*#log.dirs=$dir/data#" \
+        -e "s#^listeners=.*#listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport#" \
+        -e "s#^advertised.listeners=.*#advertised.listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport#" \
+        -e "s#^controller.quorum.bootstrap.servers=.*#controller.quorum.bootstrap.servers=127.0.0.1:$cport#" \
+        "$KAFKA_CONF/server.properties" > "$dir/server.properties"
+    grep -q "127.0.0.1:$bport" "$dir/server.properties" || die "port substitution failed"
+    printf 'BROKER_PORT=%s\nCONTROLLER_PORT=%s\n' "$bport" "$cport" > "$dir/ports"
+    cid=$(new_cluster_id)
+    # shellcheck disable=SC2046
+    java -Xmx256m $(jvm_log_opts "$dir") -cp "$LIBS/*" kafka.tools.StorageTool format \
+        --standalone -t "$cid" -c "$dir/server.properties" >>"$dir/format.out" 2>&1 \
+      || { tail -n 20 "$dir/format.out" >&2; die "kafka storage format failed"; }
+    log "formatted $dir/data (cluster id $cid) after $(elapsed "$START_MS")"
+  fi
+  SERVER_PORT=$bport
+  SERVER_DETAIL="controller :$cport"
+}
+
 cmd_start() {
   [ $# -eq 1 ] || usage
   cmd_install
-  local dir=$1 t0 bport cport rc cid attempt fresh
-  mkdir -p "$dir"
-  dir=$(cd "$dir" && pwd)
-  if pid_alive "$dir/kafka.pid" "$dir/server.properties" >/dev/null; then
-    die "a broker already runs for $dir; stop it first"
-  fi
-  t0=$(now_ms)
   if find_probe_python; then
     log "readiness probe: confluent_kafka list_topics via $KPY"
   else
     log "readiness probe: no python with confluent_kafka, falling back to a TCP connect"
   fi
-
-  for attempt in 1 2 3; do
-    if [ -f "$dir/data/meta.properties" ] && [ -s "$dir/ports" ]; then
-      # shellcheck disable=SC1091
-      . "$dir/ports"
-      bport=$BROKER_PORT; cport=$CONTROLLER_PORT
-      for p in "$bport" "$cport"; do
-        port_in_use "$p" && die "port $p of $dir is taken by another process"
-      done
-      log "restarting $dir with its data on broker port $bport, controller port $cport"
-      fresh=0
-    else
-      fresh=1
-      rm -rf "$dir/data" "$dir/logs"
-      bport=$(free_port)
-      cport=$(free_port)
-      while [ "$cport" = "$bport" ]; do cport=$(free_port); done
-      sed -e "s#^log.dirs=.*#log.dirs=$dir/data#" \
-          -e "s#^listeners=.*#listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport#" \
-          -e "s#^advertised.listeners=.*#advertised.listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport#" \
-          -e "s#^controller.quorum.bootstrap.servers=.*#controller.quorum.bootstrap.servers=127.0.0.1:$cport#" \
-          "$KAFKA_CONF/server.properties" > "$dir/server.properties"
-      grep -q "127.0.0.1:$bport" "$dir/server.properties" || die "port substitution failed"
-      printf 'BROKER_PORT=%s\nCONTROLLER_PORT=%s\n' "$bport" "$cport" > "$dir/ports"
-      cid=$(new_cluster_id)
-      # shellcheck disable=SC2046
-      java -Xmx256m $(jvm_log_opts "$dir") -cp "$LIBS/*" kafka.tools.StorageTool format \
-          --standalone -t "$cid" -c "$dir/server.properties" >>"$dir/format.out" 2>&1 \
-        || { tail -n 20 "$dir/format.out" >&2; die "kafka storage format failed"; }
-      log "formatted $dir/data (cluster id $cid) after $(elapsed "$t0")"
-    fi
-
-    launch "$dir"
-    rc=0; wait_until "$START_TIMEOUT" "$dir/kafka.pid" log_says_started "$dir" || rc=$?
-    if [ $rc = 0 ]; then
-      rc=0; wait_until 30 "$dir/kafka.pid" metadata_probe "$bport" || rc=$?
-      if [ $rc = 0 ]; then
-        log "broker up on 127.0.0.1:$bport (controller :$cport, dir $dir) in $(elapsed "$t0")"
-        echo "127.0.0.1:$bport"
-        return 0
-      fi
-      stop_pid "$dir/kafka.pid" "kafka ($dir)" 10 "$dir/server.properties"
-      tail -n 40 "$dir/kafka.out" >&2
-      die "log says started but the metadata probe on :$bport failed for 30 s"
-    fi
-    stop_pid "$dir/kafka.pid" "kafka ($dir)" 10 "$dir/server.properties"
-    if [ "$fresh" = 1 ] && grep -q "Address already in use" "$dir/kafka.out"; then
-      log "port race (Address already in use), attempt $attempt: new ports"
-      rm -rf "$dir/data" "$dir/ports"
-      continue
-    fi
-    tail -n 40 "$dir/kafka.out" >&2
-    [ $rc = 2 ] && die "the broker JVM exited during start-up (log: $dir/kafka.out)"
-    die "broker not started within ${START_TIMEOUT}s (log: $dir/kafka.out)"
-  done
-  die "could not start the broker after 3 attempts"
+  start_java_server kafka server.properties broker metadata_probe "metadata probe" "$1"
 }
 
 cmd_stop() { stop_dir_server kafka kafka.pid 30 @DIR@/server.properties "$@"; }
@@ -233,16 +203,13 @@ cmd_cluster_start() {
   [ $# -eq 1 ] || usage
   cmd_install
   HEAP=${PRISM_KAFKA_HEAP:-320m}
-  local dir t0 i voters='' cid p rc
+  local dir t0 i voters='' cid rc
   local -a ports=()
   mkdir -p "$1"; dir=$(cd "$1" && pwd); t0=$(now_ms)
   find_probe_python || log "readiness probe: no python with confluent_kafka; log lines only"
   if [ ! -f "$dir/b1/data/meta.properties" ]; then
     rm -rf "$dir"/b[1-9]
-    while [ ${#ports[@]} -lt $((2 * CLUSTER_SIZE)) ]; do
-      p=$(free_port)
-      case " ${ports[*]} " in *" $p "*) ;; *) ports+=("$p") ;; esac
-    done
+    read -r -a ports <<< "$(free_ports $((2 * CLUSTER_SIZE)))"
     for i in $(seq 1 $CLUSTER_SIZE); do
       voters=${voters:+$voters,}$i@127.0.0.1:${ports[$((2 * i - 1))]}
     done

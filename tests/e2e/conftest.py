@@ -1,4 +1,5 @@
-"""Fixtures: `prism up` routing a namespace to MemStore, the embedded example plugin.
+"""Fixtures: the config of a `prism up` routing a namespace to MemStore, the embedded example
+plugin (the gateway and a channel to it: ``e2e.gateway_checks``).
 
 The gateway is the real thing: ``python -m prism.cli up --config <yaml> --port 0`` in a
 subprocess (``proxy.gateway.Gateway``), which launches and supervises one plugin process per
@@ -8,13 +9,7 @@ test folder (tests/plugins/<name>/test_<name>_gateway.py), sharing ``e2e.gateway
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
-import grpc
 import pytest
-
-from e2e.gateway_checks import serving
-from proxy.gateway import Gateway
 
 GATEWAY_CONFIG = """\
 namespaces:
@@ -27,11 +22,5 @@ supervision:
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    yield from serving(GATEWAY_CONFIG, tmp_path_factory.mktemp("e2e-gateway"))
-
-
-@pytest.fixture
-async def channel(gateway: Gateway) -> AsyncIterator[grpc.aio.Channel]:
-    async with grpc.aio.insecure_channel(gateway.addr) as ch:
-        yield ch
+def gateway_config() -> str:
+    return GATEWAY_CONFIG

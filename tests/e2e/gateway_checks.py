@@ -1,20 +1,21 @@
 """Checks of a plugin through a real `prism up`, shared by tests/e2e and the plugins' folders.
 
-A test module starts a gateway (``proxy.gateway.Gateway``) with its plugin's namespaces and
-subclasses these classes, giving them a ``channel`` to the gateway and the ``namespace`` to
-use: the same assertions run on every plugin that serves the interface.
+A test module opts in to this module's fixtures (``pytest_plugins = ["e2e.gateway_checks"]``),
+gives the gateway's YAML config as a module-scope ``gateway_config`` fixture and the
+``namespace`` to use, and subclasses these classes: they get a ``channel`` to the gateway, and
+the same assertions run on every plugin that serves the interface.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
+import contextlib
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 
 import grpc
+import psutil
 import pytest
 
 from prism.interfaces import keyvalue_basic_pb2 as kv
@@ -31,9 +32,10 @@ __all__ = [
     "CALL_TIMEOUT",
     "AtLeastOnceThroughGateway",
     "KeyValueThroughGateway",
+    "channel",
+    "gateway",
     "plugin_pid",
     "run_id",
-    "serving",
 ]
 
 CALL_TIMEOUT = 10.0  # generous: 2-core machines with Kafka and Redis running
@@ -44,9 +46,10 @@ def run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def serving(config: str, workdir: Path) -> Iterator[Gateway]:
-    """A module fixture's body: `prism up` with ``config``; it must exit 0 when stopped."""
-    gw = Gateway(config, workdir).start(timeout=120.0)
+@pytest.fixture(scope="module")
+def gateway(gateway_config: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """`prism up` with the module's ``gateway_config``; it must exit 0 when stopped."""
+    gw = Gateway(gateway_config, tmp_path_factory.mktemp("gateway")).start(timeout=120.0)
     try:
         yield gw
     finally:
@@ -55,20 +58,19 @@ def serving(config: str, workdir: Path) -> Iterator[Gateway]:
         assert code == 0, f"prism up exited with {code}:\n{tail}"
 
 
+@pytest.fixture
+async def channel(gateway: Gateway) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(gateway.addr) as ch:
+        yield ch
+
+
 def plugin_pid(parent: int, module: str) -> int:
-    """The pid of the child of ``parent`` running ``python -m <module>`` (read from /proc)."""
+    """The pid of the child of ``parent`` running ``python -m <module>``."""
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == parent and module.encode() in argv:
-            found.append(int(entry))
+    for child in psutil.Process(parent).children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if module in child.cmdline():
+                found.append(child.pid)
     assert len(found) == 1, f"expected one {module} child of pid {parent}, found {found}"
     return found[0]
 

@@ -13,6 +13,7 @@ from e2e.gateway_checks import CALL_TIMEOUT, KeyValueThroughGateway
 from prism.interfaces import keyvalue_basic_pb2 as kv
 from prism.interfaces import keyvalue_basic_pb2_grpc as kv_grpc
 
+pytest_plugins = ["e2e.gateway_checks"]  # gateway, channel
 pytestmark = pytest.mark.timeout(600)
 
 

@@ -9,8 +9,8 @@ Context managers (each starts its own server in a fresh temp dir and removes it 
     with kafka_cluster() as c:              # 3 brokers; c.kill(n), c.stop(n), c.start(n)
         ...
 
-``stop()`` then ``start()`` brings the same server back on the same port with its data
-(fault tests). ``shared_redis()`` / ``shared_kafka()`` reuse the server named by
+Each server is a ``StartedServer`` (host, port, addr, dir, stop/start/restart); ``stop()`` then
+``start()`` brings the same server back on the same port with its data (fault tests). ``shared_redis()`` / ``shared_kafka()`` reuse the server named by
 ``PRISM_TEST_REDIS_ADDR`` (``host:port`` or ``redis://host:port[/db]``) /
 ``PRISM_TEST_KAFKA_BOOTSTRAP`` when set, and start their own otherwise. Fault tests must use
 ``redis_server()`` / ``kafka_broker()``, which always start their own.
@@ -39,6 +39,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar, Self
 from urllib.parse import urlparse
 
 __all__ = [
@@ -46,6 +47,8 @@ __all__ = [
     "KafkaCluster",
     "RedisServer",
     "ServerError",
+    "StartedServer",
+    "host_port",
     "kafka_broker",
     "kafka_cluster",
     "redis_server",
@@ -158,108 +161,153 @@ def _keep_dirs() -> bool:
 
 
 @contextmanager
-def _server_dir(script: str, prefix: str) -> Iterator[Path]:
-    """A fresh dir for a server of tools/<script>; afterwards the server is stopped (a no-op
-    if it never started) and the dir removed (unless PRISM_KEEP_SERVER_DIRS)."""
+def _server_dir(script: str, prefix: str, stop: str = "stop") -> Iterator[Path]:
+    """A fresh dir for a server of tools/<script>; afterwards the server is stopped (its
+    ``stop`` command: a no-op if it never started) and the dir removed (unless
+    PRISM_KEEP_SERVER_DIRS)."""
     d = _new_dir(prefix)
     try:
         yield d
     finally:
         try:
-            _run(script, "stop", str(d), timeout=STOP_TIMEOUT_S)
+            _run(script, stop, str(d), timeout=STOP_TIMEOUT_S)
         finally:
             if not _keep_dirs():
                 shutil.rmtree(d, ignore_errors=True)
 
 
-# --------------------------------------------------------------------------- Redis
+# --------------------------------------------------------------------------- a started server
 
 
 @dataclass
-class RedisServer:
+class StartedServer:
+    """A server of tools/<script> on host:port, owning ``dir``; ``dir`` None: a shared external
+    server, which tests may use but not stop or start."""
+
+    script: ClassVar[str]
+    kind: ClassVar[str]  # for messages: "Redis"
     host: str
     port: int
     dir: Path | None = None
-    aof: bool = False
-    external: bool = False
     running: bool = field(default=True, repr=False)
-
-    @property
-    def url(self) -> str:
-        return f"redis://{self.host}:{self.port}/0"
 
     @property
     def addr(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def external(self) -> bool:
+        return self.dir is None
+
     def _own(self, what: str) -> Path:
         if self.external or self.dir is None:
-            raise ServerError(f"cannot {what} the shared external Redis at {self.addr}")
+            raise ServerError(f"cannot {what} the shared external {self.kind} at {self.addr}")
         return self.dir
 
+    def pid(self) -> int:
+        """The server's pid (its script's pidfile), for tests that signal it."""
+        name = self.script.removesuffix(".sh")
+        return int((self._own("signal") / f"{name}.pid").read_text().strip())
+
     def stop(self) -> None:
-        """Stop the server (SIGTERM; Redis saves its data first). Idempotent."""
-        d = self._own("stop")
-        _run("redis.sh", "stop", str(d), timeout=STOP_TIMEOUT_S)
+        """Stop the server (the script's stop: SIGTERM, SIGKILL after its grace). Idempotent."""
+        _run(self.script, "stop", str(self._own("stop")), timeout=STOP_TIMEOUT_S)
         self.running = False
 
     def start(self) -> None:
-        """Start the stopped server again: same port, same data dir (and AOF setting)."""
+        """Start the stopped server again: same port, same data."""
         d = self._own("start")
         if self.running:
             return
-        port = int(_last_line(_run("redis.sh", "start", str(d), timeout=START_TIMEOUT_S), "port"))
+        port = _start_in(self.script, d)
         if port != self.port:
-            raise ServerError(f"redis came back on port {port}, expected {self.port}")
+            raise ServerError(f"{self.kind} came back on port {port}, expected {self.port}")
         self.running = True
 
     def restart(self) -> None:
         self.stop()
         self.start()
 
+    @classmethod
+    def install(cls) -> None:
+        _run(cls.script, "install", timeout=INSTALL_TIMEOUT_S)
 
-def install_redis() -> None:
-    _run("redis.sh", "install", timeout=INSTALL_TIMEOUT_S)
+    @classmethod
+    @contextmanager
+    def own(cls, *args: str, **fields: Any) -> Iterator[Self]:
+        """One of our own: ``tools/<script> start DIR ARGS`` in a fresh temp dir, stopped and
+        removed afterwards; ``fields``: the subclass's own."""
+        cls.install()
+        with _server_dir(cls.script, f"prism-{cls.script.removesuffix('.sh')}-") as d:
+            yield cls(host="127.0.0.1", port=_start_in(cls.script, d, *args), dir=d, **fields)
+
+    @classmethod
+    @contextmanager
+    def shared(cls, env: str, default_port: int | None = None) -> Iterator[Self]:
+        """The server named by $env if set (external: not ours to stop), else one of our own."""
+        value = os.environ.get(env)
+        if value:
+            host, port = host_port(value, env, default_port)
+            yield cls(host=host, port=port)
+            return
+        with cls.own() as server:
+            yield server
+
+
+def _start_in(script: str, d: Path, *args: str) -> int:
+    """`tools/<script> start DIR ARGS`; the port of the address (or port) it prints."""
+    printed = _last_line(_run(script, "start", str(d), *args, timeout=START_TIMEOUT_S), "address")
+    return int(printed.rpartition(":")[2])
+
+
+def host_port(value: str, env: str, default_port: int | None = None) -> tuple[str, int]:
+    """The host and port of the one address in $env: ``host:port`` or
+    ``scheme://host[:port][/...]``."""
+    host: str | None
+    port: int | None
+    if "://" in value:
+        u = urlparse(value)
+        host, port = u.hostname, u.port or default_port
+    else:
+        host, _, digits = value.rpartition(":")
+        port = int(digits) if digits.isdigit() else None
+    if not host or port is None or "," in value:
+        raise ServerError(f"{env}={value!r}: expected host:port or scheme://host:port")
+    return host, port
+
+
+# --------------------------------------------------------------------------- Redis
+
+
+@dataclass
+class RedisServer(StartedServer):
+    """A Redis (its stop: SIGTERM, Redis saves its data first); ``aof``: appendonly, fsync always."""
+
+    script: ClassVar[str] = "redis.sh"
+    kind: ClassVar[str] = "Redis"
+    aof: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
 
 
 @contextmanager
 def redis_server(aof: bool = False, port: int | None = None) -> Iterator[RedisServer]:
     """A Redis of our own on a free port, or on ``port`` (ServerError if it is taken);
     appendonly + appendfsync always with aof=True."""
-    install_redis()
-    with _server_dir("redis.sh", "prism-redis-") as d:
-        args = ["start", str(d)] + (["--aof"] if aof else [])
-        args += ["--port", str(port)] if port is not None else []
-        port = int(_last_line(_run("redis.sh", *args, timeout=START_TIMEOUT_S), "port"))
-        yield RedisServer(host="127.0.0.1", port=port, dir=d, aof=aof)
-
-
-def _parse_redis_addr(value: str) -> tuple[str, int]:
-    if "://" in value:
-        u = urlparse(value)
-        return u.hostname or "127.0.0.1", u.port or 6379
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit():
-        raise ServerError(
-            f"PRISM_TEST_REDIS_ADDR={value!r}: expected host:port or redis://host:port"
-        )
-    return host, int(port)
+    args = (["--aof"] if aof else []) + (["--port", str(port)] if port is not None else [])
+    with RedisServer.own(*args, aof=aof) as server:
+        yield server
 
 
 @contextmanager
 def redis_cluster(replicas: int = 1) -> Iterator[RedisCluster]:
     """A Redis Cluster of our own (tools/redis.sh cluster-start: 3 masters, ``replicas`` each)."""
-    install_redis()
-    d = _new_dir("prism-rcluster-")
-    try:
+    RedisServer.install()
+    with _server_dir("redis.sh", "prism-rcluster-", stop="cluster-stop") as d:
         out = _run("redis.sh", "cluster-start", str(d), str(replicas), timeout=START_TIMEOUT_S)
         yield RedisCluster(addrs=_last_line(out, "addrs").split(","), dir=d)
-    finally:
-        try:
-            _run("redis.sh", "cluster-stop", str(d), timeout=STOP_TIMEOUT_S)
-        finally:
-            if not _keep_dirs():
-                shutil.rmtree(d, ignore_errors=True)
 
 
 @dataclass
@@ -279,12 +327,7 @@ class RedisCluster:
 @contextmanager
 def shared_redis() -> Iterator[RedisServer]:
     """The Redis named by PRISM_TEST_REDIS_ADDR if set, else one of our own (no AOF)."""
-    env = os.environ.get("PRISM_TEST_REDIS_ADDR")
-    if env:
-        host, port = _parse_redis_addr(env)
-        yield RedisServer(host=host, port=port, external=True)
-        return
-    with redis_server() as server:
+    with RedisServer.shared("PRISM_TEST_REDIS_ADDR", default_port=6379) as server:
         yield server
 
 
@@ -292,53 +335,22 @@ def shared_redis() -> Iterator[RedisServer]:
 
 
 @dataclass
-class KafkaBroker:
-    bootstrap: str
-    dir: Path | None = None
-    external: bool = False
-    running: bool = field(default=True, repr=False)
+class KafkaBroker(StartedServer):
+    """A KRaft broker (its stop: SIGTERM, a controlled shutdown; its data: topics, offsets)."""
 
-    def _own(self, what: str) -> Path:
-        if self.external or self.dir is None:
-            raise ServerError(f"cannot {what} the shared external Kafka at {self.bootstrap}")
-        return self.dir
+    script: ClassVar[str] = "kafka.sh"
+    kind: ClassVar[str] = "Kafka"
 
-    def stop(self) -> None:
-        """Stop the broker (SIGTERM, controlled shutdown; SIGKILL after 30 s). Idempotent."""
-        d = self._own("stop")
-        _run("kafka.sh", "stop", str(d), timeout=STOP_TIMEOUT_S)
-        self.running = False
-
-    def start(self) -> None:
-        """Start the stopped broker again: same ports, same data (topics, messages, offsets)."""
-        d = self._own("start")
-        if self.running:
-            return
-        bootstrap = _last_line(
-            _run("kafka.sh", "start", str(d), timeout=START_TIMEOUT_S), "bootstrap"
-        )
-        if bootstrap != self.bootstrap:
-            raise ServerError(f"kafka came back on {bootstrap}, expected {self.bootstrap}")
-        self.running = True
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-
-def install_kafka() -> None:
-    _run("kafka.sh", "install", timeout=INSTALL_TIMEOUT_S)
+    @property
+    def bootstrap(self) -> str:
+        return self.addr
 
 
 @contextmanager
 def kafka_broker() -> Iterator[KafkaBroker]:
     """A single-node KRaft Kafka broker of our own on free ports."""
-    install_kafka()
-    with _server_dir("kafka.sh", "prism-kafka-") as d:
-        bootstrap = _last_line(
-            _run("kafka.sh", "start", str(d), timeout=START_TIMEOUT_S), "bootstrap"
-        )
-        yield KafkaBroker(bootstrap=bootstrap, dir=d)
+    with KafkaBroker.own() as broker:
+        yield broker
 
 
 @dataclass
@@ -363,27 +375,16 @@ class KafkaCluster:
 @contextmanager
 def kafka_cluster() -> Iterator[KafkaCluster]:
     """A 3-broker KRaft cluster of our own on free ports (always its own: fault tests)."""
-    install_kafka()
-    d = _new_dir("prism-kafka-cluster-")
-    try:
+    KafkaBroker.install()
+    with _server_dir("kafka.sh", "prism-kafka-cluster-", stop="cluster-stop") as d:
         out = _run("kafka.sh", "cluster-start", str(d), timeout=START_TIMEOUT_S)
         yield KafkaCluster(bootstrap=_last_line(out, "bootstrap"), dir=d)
-    finally:
-        try:
-            _run("kafka.sh", "cluster-stop", str(d), timeout=STOP_TIMEOUT_S)
-        finally:
-            if not _keep_dirs():
-                shutil.rmtree(d, ignore_errors=True)
 
 
 @contextmanager
 def shared_kafka() -> Iterator[KafkaBroker]:
     """The broker named by PRISM_TEST_KAFKA_BOOTSTRAP if set, else one of our own."""
-    env = os.environ.get("PRISM_TEST_KAFKA_BOOTSTRAP")
-    if env:
-        yield KafkaBroker(bootstrap=env, external=True)
-        return
-    with kafka_broker() as broker:
+    with KafkaBroker.shared("PRISM_TEST_KAFKA_BOOTSTRAP") as broker:
         yield broker
 
 

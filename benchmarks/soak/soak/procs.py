@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
+
+import psutil
 
 __all__ = ["ProcSample", "plugin_pids", "sample", "snapshot"]
 
@@ -25,39 +25,28 @@ class ProcSample:
 def sample(pid: int) -> ProcSample | None:
     """None when the process is gone."""
     try:
-        status = Path(f"/proc/{pid}/status").read_text()
-        fds = len(os.listdir(f"/proc/{pid}/fd"))
-    except OSError:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            return ProcSample(pid=pid, rss_kb=proc.memory_info().rss // 1024, fds=proc.num_fds())
+    except psutil.Error:
         return None
-    rss = next((ln.split()[1] for ln in status.splitlines() if ln.startswith("VmRSS:")), "0")
-    return ProcSample(pid=pid, rss_kb=int(rss), fds=fds)
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry))
-    return found
 
 
 def plugin_pids(gateway_pid: int) -> dict[str, int]:
     """Plugin name (``redis`` for ``-m prism.plugins.redis``) -> pid, of the gateway's children."""
     found = {}
-    for pid in _children(gateway_pid):
+    try:
+        children = psutil.Process(gateway_pid).children()
+    except psutil.Error:
+        return {}
+    for child in children:
         try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
+            argv = child.cmdline()
+        except psutil.Error:
             continue
         for arg in argv:
-            text = arg.decode(errors="replace")
-            if text.startswith(_PLUGIN_MODULE):
-                found[text[len(_PLUGIN_MODULE) :]] = pid
+            if arg.startswith(_PLUGIN_MODULE):
+                found[arg[len(_PLUGIN_MODULE) :]] = child.pid
     return found
 
 

@@ -4,15 +4,13 @@ and at-least-once delivery across an abrupt disconnect (``e2e.gateway_checks``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 
 import grpc
 import pytest
-from e2e.gateway_checks import CALL_TIMEOUT, AtLeastOnceThroughGateway, run_id, serving
+from e2e.gateway_checks import CALL_TIMEOUT, AtLeastOnceThroughGateway, run_id
 
 from prism.interfaces import pubsub_basic_pb2 as ps
 from prism.interfaces import pubsub_basic_pb2_grpc as ps_grpc
-from proxy.gateway import Gateway
 from services.servers import KafkaBroker
 
 CONFIG = """\
@@ -22,19 +20,13 @@ namespaces:
     settings:
       bootstrap_servers: "{kafka}"
 """
+pytest_plugins = ["e2e.gateway_checks"]  # gateway, channel
 pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
-def gateway(kafka_srv: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    config = CONFIG.format(kafka=kafka_srv.bootstrap)
-    yield from serving(config, tmp_path_factory.mktemp("kafka-gateway"))
-
-
-@pytest.fixture
-async def channel(gateway: Gateway) -> AsyncIterator[grpc.aio.Channel]:
-    async with grpc.aio.insecure_channel(gateway.addr) as ch:
-        yield ch
+def gateway_config(kafka_srv: KafkaBroker) -> str:
+    return CONFIG.format(kafka=kafka_srv.bootstrap)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
 
 import grpc
 import pytest
@@ -23,7 +22,6 @@ from e2e.gateway_checks import (
     KeyValueThroughGateway,
     plugin_pid,
     run_id,
-    serving,
 )
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -46,19 +44,13 @@ supervision:
 """
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+pytest_plugins = ["e2e.gateway_checks"]  # gateway, channel
 pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
-def gateway(redis_srv: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    config = CONFIG.format(redis=redis_srv.addr)
-    yield from serving(config, tmp_path_factory.mktemp("redis-gateway"))
-
-
-@pytest.fixture
-async def channel(gateway: Gateway) -> AsyncIterator[grpc.aio.Channel]:
-    async with grpc.aio.insecure_channel(gateway.addr) as ch:
-        yield ch
+def gateway_config(redis_srv: RedisServer) -> str:
+    return CONFIG.format(redis=redis_srv.addr)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ round-robin client given both addresses keeps working when one is SIGKILLed."""
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import time
 import uuid
@@ -12,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import psutil
 import pytest
 
 from prism.interfaces import keyvalue_basic_pb2 as kv
@@ -29,19 +29,6 @@ namespaces:
 NS = "cache"
 LOAD_SECONDS = 3.0  # of calls after the kill
 RECOVERY_BOUND = 1.0  # failed calls must stop within this long after the kill
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry))
-    return found
 
 
 @pytest.fixture
@@ -82,7 +69,7 @@ async def test_round_robin_client_survives_a_killed_gateway(gateways: list[Gatew
         while time.monotonic() < warm:  # both subchannels connected and serving
             await stub.Set(kv.SetRequest(namespace=NS, key="gw/rr", value=b"x"), timeout=5)
         assert a.proc is not None
-        orphans = children(a.proc.pid)  # its plugin processes
+        orphans = psutil.Process(a.proc.pid).children()  # its plugin processes
         a.proc.send_signal(signal.SIGKILL)
         killed = time.monotonic()
         try:
@@ -98,9 +85,9 @@ async def test_round_robin_client_survives_a_killed_gateway(gateways: list[Gatew
         finally:
             a.proc.wait()
             a.proc = None
-            for pid in orphans:  # plugins usually exit with their gateway already
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+            for child in orphans:  # plugins usually exit with their gateway already
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    child.kill()
         last = max(failures, default=killed) - killed
         print(f"after the kill: {ok} ok, {len(failures)} failed, last failure at +{last:.3f}s")
         assert ok > 0, "the other gateway serves"
