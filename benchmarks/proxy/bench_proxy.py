@@ -15,7 +15,7 @@ of them alike:
 
 * max rps: ``--concurrency`` calls in flight on one connection for ``--seconds``;
 * p50/p95/p99 at fixed rates (``--rates``, default 500 and 1000 rps);
-* server CPU per call: user+system CPU of each server process (``/proc/<pid>/stat``) over the
+* server CPU per call: user+system CPU of each server process (psutil ``cpu_times``) over the
   max-rps phase divided by its calls. Latency and rps depend on how loaded the machine is;
   CPU per call hardly does, so the CPU ratios are the primary figures.
 
@@ -40,6 +40,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 CALL = "prism.KeyValueBasicInterface.Set"
 PROTO = "proto/prism/interfaces/keyvalue_basic.proto"
@@ -109,17 +111,14 @@ def _start(target: str, timeout: float = 60.0) -> tuple[subprocess.Popen[str], s
 
 
 def cpu_seconds(pid: int) -> float:
-    """user + system CPU time of a process (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """user + system CPU time of a process."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 def children(pid: int) -> list[int]:
     """Direct child pids (the gateway's managed plugin)."""
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
-    return found
+    return [child.pid for child in psutil.Process(pid).children()]
 
 
 @dataclass

@@ -10,7 +10,7 @@ all alike:
 
 * max rps: ``--concurrency`` calls in flight for ``--seconds``;
 * p50/p95/p99 at a fixed rate (``--rate``, default 1,000 rps);
-* CPU per call of the gateway process and of its plugin (``/proc/<pid>/stat``): the figure that
+* CPU per call of the gateway process and of its plugin (psutil ``cpu_times``): the figure that
   moves least when the machine is shared, and the one the Python auth path can change.
 
 Prints every round, the ratios of the medians (tls / plain, tls+token / plain and / tls) and

@@ -15,9 +15,10 @@ import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
+import psutil
 import pytest
 
 from prism.interfaces import (
@@ -298,53 +299,18 @@ def test_cli_uses_cacert_and_token(secured: Secured, tmp_path: Path) -> None:
     assert denied.returncode == 1 and "UNAUTHENTICATED" in denied.stderr
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
-
-
-def _listening_tcp_inodes() -> set[str]:
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            cols = line.split()
-            if cols[3] == "0A":  # LISTEN
-                inodes.add(cols[9])
-    return inodes
-
-
-def _socket_inodes(pid: int) -> set[str]:
-    out = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            out.add(target[len("socket:[") : -1])
-    return out
-
-
 def test_managed_plugins_are_reachable_only_through_the_gateway(secured: Secured) -> None:
     assert secured.gateway.proc is not None
-    plugins = _children(secured.gateway.proc.pid)
+    plugins = psutil.Process(secured.gateway.proc.pid).children()
     assert len(plugins) == 1, plugins  # default, orders, conformance share one MemStore
-    listening = _listening_tcp_inodes()
-    for pid in plugins:
-        assert not _socket_inodes(pid) & listening, f"plugin {pid} listens on a TCP port"
-    mine = set().union(*(_socket_inodes(pid) for pid in plugins))
-    sockets = set()
-    for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
-        cols = line.split()
-        if len(cols) == 8 and cols[6] in mine:  # inode, path: the plugins' bound sockets
-            sockets.add(cols[7])
+    for plugin in plugins:
+        tcp = plugin.net_connections(kind="inet")
+        listening = [c.laddr for c in tcp if c.status == psutil.CONN_LISTEN]
+        assert not listening, f"plugin {plugin.pid} listens on TCP {listening}"
+    # The plugins' bound unix sockets: a unix socket's laddr is its path ("" if unbound), a
+    # str that types-psutil types as an inet address.
+    addrs = [c.laddr for p in plugins for c in p.net_connections(kind="unix")]
+    sockets = {cast(str, a) for a in addrs if a}
     assert len(sockets) == 1, sockets
     dirs = {Path(s).parent for s in sockets}
     assert len(dirs) == 1, sockets
