@@ -38,3 +38,19 @@ def test_set_takes_key_value_pairs() -> None:
     assert args.settings == [("a", "1"), ("b", "c=d")]
     with pytest.raises(SystemExit):
         build_parser().parse_args(["kv", "--plugin", "x", "--set", "novalue"])
+
+
+@pytest.mark.parametrize(
+    "command", [None, "kv", "pubsub", "register", "enumerate", "multicast", "mixed"]
+)
+def test_every_help_prints_and_exits_0(
+    command: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--help"] if command is None else [command, "--help"]
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(argv)
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage:" in out
+    if command == "mixed":
+        assert "% register (50)" in out  # the percent sign printed, not read as a format

@@ -156,7 +156,7 @@ def _registry(p: argparse.ArgumentParser, name: str) -> None:
     )
     if name == "mixed":
         for op, pct in MIX_DEFAULTS.items():
-            r.add_argument(f"--{op}-pct", type=float, default=pct, help=f"% {op} ({pct:g})")
+            r.add_argument(f"--{op}-pct", type=float, default=pct, help=f"%% {op} ({pct:g})")
     _common(p)
 
 
