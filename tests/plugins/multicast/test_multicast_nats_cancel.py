@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import nats.errors
 import pytest
 
 from prism.plugins.nats.connection import NatsBackend
@@ -68,3 +69,14 @@ async def test_cancel_of_the_caller_still_propagates() -> None:
         await task
     assert task.cancelled()
     assert messaging.backend.breaker.failure_rate == 0.0, "a caller's cancel is no failure"
+
+
+async def test_flush_timeout_is_unavailable() -> None:
+    """The server did not answer the flush's PING in time (it died and the client has not
+    noticed yet): the backend is unreachable, not an internal error."""
+
+    async def flush(timeout: float) -> None:
+        raise nats.errors.FlushTimeoutError
+
+    with pytest.raises(UnavailableError):
+        await _messaging(flush).deliver("ns", ["a"], Delivery(message_id="m", payload=b"x"))
