@@ -10,9 +10,16 @@ import pytest
 
 from prism.plugins.multicast import MulticastPlugin, MulticastSettings
 from prism.sdk.config import load_settings
+from prism.sdk.health import DEFAULT_CHECK_TIMEOUT
 from prism.sdk.testing import running_plugin
 from services.nats_servers import NatsServer, shared_nats
 from services.servers import RedisServer, shared_redis
+
+HEALTH_INTERVAL = 1.0
+"""The fault tests' ``health_interval``: an outage shows within it plus the check timeout."""
+
+UNHEALTHY_WITHIN = HEALTH_INTERVAL + DEFAULT_CHECK_TIMEOUT + 5.0
+"""The product's bound on an outage showing as UNHEALTHY, plus 5 s for a loaded machine."""
 
 
 def settings(**overrides: Any) -> MulticastSettings:

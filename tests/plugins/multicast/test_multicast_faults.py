@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 import pytest
 
-from plugins.multicast.conftest import settings
+from plugins.multicast.conftest import HEALTH_INTERVAL, UNHEALTHY_WITHIN, settings
 from prism.interfaces import lifecycle_pb2, lifecycle_pb2_grpc
 from prism.interfaces import multicast_registry_pb2 as pb
 from prism.plugins.multicast import MulticastPlugin
@@ -42,6 +42,7 @@ async def _serve(own_redis: RedisServer, registry: str) -> AsyncIterator[grpc.ai
             messaging="redis",
             redis_addr=own_redis.addr,
             breaker_open_seconds=0.5,
+            health_interval=HEALTH_INTERVAL,
         )
     )
     async with running_plugin(plugin) as address:
@@ -114,7 +115,7 @@ async def test_redis_killed_and_restarted(
         await _fails_down(reg.multicast_call(EVERYONE, b"x"))
         await _fails_down(_drain(reg.enumerate_call(EVERYONE)))
         print(f"\nthree calls failed in {time.monotonic() - started:.2f}s while Redis was down")
-        await _eventually(lambda: _status_is(redis_channel, UNHEALTHY), within=5)
+        await _eventually(lambda: _status_is(redis_channel, UNHEALTHY), within=UNHEALTHY_WITHIN)
 
         await asyncio.to_thread(own_redis.start)
         await _eventually(lambda: _registers(reg), within=10)
@@ -137,7 +138,7 @@ async def test_messaging_down_is_unavailable(
         await reg.register("b", {"run": "1"})
         _kill(own_redis)
         await _fails_down(reg.multicast_call(EVERYONE, b"x"))
-        await _eventually(lambda: _status_is(memstore_channel, UNHEALTHY), within=5)
+        await _eventually(lambda: _status_is(memstore_channel, UNHEALTHY), within=UNHEALTHY_WITHIN)
         assert set(await reg.enumerate(EVERYONE)) == {"a", "b"}
         await asyncio.to_thread(own_redis.start)
 

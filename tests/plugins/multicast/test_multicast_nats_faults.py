@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import grpc
 import pytest
 
-from plugins.multicast.conftest import settings
+from plugins.multicast.conftest import HEALTH_INTERVAL, UNHEALTHY_WITHIN, settings
 from prism.interfaces import lifecycle_pb2, lifecycle_pb2_grpc
 from prism.interfaces import multicast_registry_pb2 as pb
 from prism.plugins.multicast import MulticastPlugin
@@ -42,6 +42,7 @@ async def channel(redis_srv: RedisServer, own_nats: NatsServer) -> AsyncIterator
             redis_addr=redis_srv.addr,
             nats_servers=own_nats.url,
             breaker_open_seconds=0.5,
+            health_interval=HEALTH_INTERVAL,
         )
     )
     async with running_plugin(plugin) as address:
@@ -94,7 +95,7 @@ async def test_nats_killed_and_restarted(own_nats: NatsServer, channel: grpc.aio
         async def unhealthy() -> bool:
             return await _health(channel) == UNHEALTHY
 
-        await _eventually(unhealthy, within=10)
+        await _eventually(unhealthy, within=UNHEALTHY_WITHIN)
 
         await asyncio.to_thread(own_nats.start)
 

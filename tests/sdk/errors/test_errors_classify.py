@@ -201,3 +201,32 @@ def test_error_for_status() -> None:
     err = error_for_status(grpc.StatusCode.ALREADY_EXISTS, "dup")
     assert isinstance(err, AlreadyExistsError) and err.message == "dup"
     assert isinstance(error_for_status(grpc.StatusCode.DATA_LOSS), PermanentError)
+
+
+async def test_cancelled_error_not_cancelling_the_task_is_unavailable() -> None:
+    """A client library's own cancelled future (e.g. nats-py's PONG on a dropped connection)."""
+    inner: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    inner.cancel()
+    with pytest.raises(asyncio.CancelledError) as info:
+        await inner
+    err = classify(info.value)
+    assert type(err) is UnavailableError and err.retryable
+    assert err.__cause__ is info.value
+
+
+async def test_cancelled_error_of_a_cancelled_task_stays_a_cancel() -> None:
+    seen: list[PrismError] = []
+
+    async def victim() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError as exc:
+            seen.append(classify(exc))
+            raise
+
+    task = asyncio.create_task(victim())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [type(e) for e in seen] == [RequestCancelledError]

@@ -425,3 +425,18 @@ async def test_reset_of_closed_breaker_clears_window_without_notifying() -> None
     await fail(b, 3)  # window was cleared, so still below minimum_calls
     assert state_of(b) is BreakerState.CLOSED
     assert seen == []
+
+
+async def test_library_cancelled_error_is_a_counted_unavailable() -> None:
+    """A CancelledError that is no cancel of the caller's task is the backend failing."""
+    b = make(Clock())
+
+    async def library_cancels() -> str:
+        inner: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        inner.cancel()
+        return await inner
+
+    with pytest.raises(UnavailableError) as info:
+        await b.call(library_cancels)
+    assert isinstance(info.value.__cause__, asyncio.CancelledError)
+    assert b.failure_rate == 1.0

@@ -23,8 +23,13 @@ T = TypeVar("T")
 
 
 def classify_nats(exc: BaseException) -> PrismError | None:
-    """Connection-level nats-py errors are UNAVAILABLE; a request timeout is not one."""
+    """Connection-level nats-py errors are UNAVAILABLE; a request timeout is not one.
+
+    A flush timeout is: the server itself did not answer the PING (it died and the client has
+    not noticed yet), whereas a request timeout is a receiver not replying.
+    """
     unavailable = (
+        nats.errors.FlushTimeoutError,
         nats.errors.ConnectionClosedError,
         nats.errors.ConnectionReconnectingError,
         nats.errors.NoServersError,

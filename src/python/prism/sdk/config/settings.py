@@ -29,7 +29,10 @@ class PluginSettings(BaseSettings):
         default=10.0, description="How long Drain waits for in-flight calls."
     )
     health_interval: Duration = Field(
-        default=5.0, gt=0, description="Seconds between health check runs."
+        default=5.0,
+        gt=0,
+        description="Seconds between health check runs (an outage shows as UNHEALTHY within "
+        "this plus the check timeout).",
     )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL.")
     log_format: Literal["text", "json"] = "text"

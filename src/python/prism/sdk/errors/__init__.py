@@ -13,7 +13,7 @@ This is our own code rather than a library because the mapping *is* the contract
 status codes a client sees are defined by Prism, not by any backend.
 """
 
-from prism.sdk.errors._classify import Classifier, classify, error_for_status
+from prism.sdk.errors._classify import Classifier, backend_cancel, classify, error_for_status
 from prism.sdk.errors._reraise import reraise_classified
 from prism.sdk.errors._types import (
     AlreadyExistsError,
@@ -46,6 +46,7 @@ __all__ = [
     "RequestCancelledError",
     "ResourceExhaustedError",
     "UnavailableError",
+    "backend_cancel",
     "classify",
     "error_for_status",
     "reraise_classified",

@@ -41,9 +41,28 @@ def error_for_status(code: grpc.StatusCode, message: str | None = None) -> Prism
     return _ERROR_BY_STATUS.get(code, PermanentError)(message)
 
 
+def backend_cancel(exc: BaseException) -> UnavailableError | None:
+    """An UnavailableError for a CancelledError that is not a cancel of the running task.
+
+    Client libraries cancel their own futures when a connection drops (nats-py's flush awaits
+    a PONG future its disconnect cancels): that is the backend failing, not the caller going
+    away, so it must be retryable and counted by the breaker. A cancel of the running task
+    (``cancelling() > 0``), or one seen outside any task, stays a cancel (None).
+    """
+    if not isinstance(exc, asyncio.CancelledError):
+        return None
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no running loop: nothing tells us whose cancel it is
+        return None
+    if task is None or task.cancelling() > 0:
+        return None
+    return UnavailableError("backend client cancelled its own operation")
+
+
 def _builtin(exc: BaseException) -> PrismError:
     if isinstance(exc, asyncio.CancelledError):
-        return RequestCancelledError()
+        return backend_cancel(exc) or RequestCancelledError()
     # TimeoutError (== asyncio.TimeoutError) is an OSError: test it first.
     if isinstance(exc, TimeoutError):
         return DeadlineExceededError(str(exc) or None)
@@ -64,7 +83,8 @@ def classify(exc: BaseException, classifiers: Sequence[Classifier] = ()) -> Pris
     A PrismError is returned as-is. Otherwise each plugin classifier is tried in order and
     the first non-None answer wins; failing that: TimeoutError -> DeadlineExceededError,
     OSError / ConnectionError -> UnavailableError, grpc.RpcError -> by its status code,
-    asyncio.CancelledError -> RequestCancelledError, anything else -> PermanentError.
+    asyncio.CancelledError -> RequestCancelledError (UnavailableError if it is no cancel of
+    the running task, see :func:`backend_cancel`), anything else -> PermanentError.
     The original exception is attached as ``__cause__`` of a newly built error.
     """
     if isinstance(exc, PrismError):

@@ -21,12 +21,13 @@ Why built this way:
   and critical/non-critical composition in a few lines.
 """
 
-from prism.sdk.health.checker import HealthChecker
+from prism.sdk.health.checker import DEFAULT_CHECK_TIMEOUT, HealthChecker
 from prism.sdk.health.grpc_service import LIVENESS_SERVICE, GrpcHealthService
 from prism.sdk.health.proto import report_to_proto
 from prism.sdk.health.types import CheckFn, CheckOutcome, CheckResult, HealthReport, HealthStatus
 
 __all__ = [
+    "DEFAULT_CHECK_TIMEOUT",
     "LIVENESS_SERVICE",
     "CheckFn",
     "CheckOutcome",

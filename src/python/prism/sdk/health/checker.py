@@ -16,6 +16,11 @@ _log = logging.getLogger(__name__)
 
 NOT_CHECKED_MESSAGE = "not checked yet"
 
+DEFAULT_CHECK_TIMEOUT = 2.0
+"""Seconds a check may run before it counts as failed. With the interval it bounds how late an
+outage shows: a failing critical check makes the report UNHEALTHY at most ``interval`` plus
+its timeout after the backend went down (sooner when a breaker change re-runs the checks)."""
+
 ReportListener = Callable[[HealthReport], None]
 StateListener = Callable[[], None]
 
@@ -66,7 +71,9 @@ class HealthChecker:
     lifecycle sets with ``set_ready``.
     """
 
-    def __init__(self, *, interval: float = 5.0, default_timeout: float = 2.0) -> None:
+    def __init__(
+        self, *, interval: float = 5.0, default_timeout: float = DEFAULT_CHECK_TIMEOUT
+    ) -> None:
         self._interval = _positive("interval", interval)
         self._default_timeout = _positive("default_timeout", default_timeout)
         self._checks: dict[str, _Check] = {}

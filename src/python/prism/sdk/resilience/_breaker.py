@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from prism.sdk.errors import CircuitOpenError, Classifier, classify
+from prism.sdk.errors import CircuitOpenError, Classifier, backend_cancel, classify
 from prism.sdk.metrics import get_counter, get_gauge
 
 T = TypeVar("T")
@@ -154,13 +154,23 @@ class CircuitBreaker:
         self._transition(BreakerState.CLOSED)
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
-        """Await ``fn()`` through the breaker; raise CircuitOpenError if it is not admitted."""
+        """Await ``fn()`` through the breaker; raise CircuitOpenError if it is not admitted.
+
+        A CancelledError that is no cancel of this task is raised as the backend failure it is
+        (:func:`prism.sdk.errors.backend_cancel`) and counted; a real cancel passes uncounted.
+        """
         probe_start = self._admit()
         # Outcomes of calls that began before the latest transition are not recorded: they
         # describe the backend as it was in an earlier period.
         generation = self._generation
         try:
-            result = await fn()
+            try:
+                result = await fn()
+            except asyncio.CancelledError as exc:
+                failure = backend_cancel(exc)  # the client library's, not our caller's
+                if failure is None:
+                    raise
+                raise failure from exc
         except asyncio.CancelledError:
             if generation == self._generation and probe_start is not None:
                 self._probe_answered(probe_start)
