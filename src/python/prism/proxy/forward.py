@@ -22,7 +22,7 @@ from prism.proxy._wrapping import MethodWrapper
 from prism.proxy.contract import ContractMethod
 from prism.proxy.upstream import Upstream
 from prism.proxy.wire import WireError, read_namespace
-from prism.sdk.errors import CircuitOpenError, InvalidArgumentError
+from prism.sdk.errors import CircuitOpenError, InvalidArgumentError, UnavailableError
 from prism.sdk.limits import quoted, validate_name
 from prism.sdk.resilience import BreakerState
 
@@ -135,10 +135,14 @@ def _unary(method: ContractMethod, router: Router) -> Callable[..., Any]:
             await context.abort(exc.code, exc.details)
         except CircuitOpenError as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, exc.message)
-        except asyncio.CancelledError:
-            if call is None or call not in upstream.dropped:
-                raise  # the client went away
-            await context.abort(grpc.StatusCode.UNAVAILABLE, _went_down(upstream))
+        except UnavailableError as exc:
+            # The breaker raises a cancel this task did not ask for as UnavailableError
+            # (prism.sdk.errors.backend_cancel): here, the upstream call cancelled because the
+            # upstream was dropped. A cancel of this task (the client went away) stays a cancel.
+            dropped = call is not None and call in upstream.dropped
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE, _went_down(upstream) if dropped else exc.message
+            )
         raise AssertionError("unreachable: abort raises")
 
     return forward
