@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from prism.plugins.redis.connection import Backend, Lua, decode_fields, namespace_prefix
@@ -154,6 +154,11 @@ def _from_flat(identity: str, flat: Sequence[str]) -> Registered:
     return Registered(identity, metadata, int(fields.get("e", "0")))
 
 
+def _now_ms() -> list[Any]:
+    """_LIVE_PAGE's argument: the time now in Unix ms, read again for every page."""
+    return [int(time.time() * 1000)]
+
+
 class RedisRegistry:
     """Implements prism.sdk.patterns.RegistrySlot over a :class:`Backend` (pool + breaker)."""
 
@@ -215,26 +220,27 @@ class RedisRegistry:
         their expiry in ``r:x``; forgetting them is left to Register and to scans)."""
         expiries = self._keys(namespace, "")[2]
         for value in values:
-            index, start = self.pair_key(namespace, key, value), "-"
-            while True:
-                now_ms = int(time.time() * 1000)
-                page: Any = await self.backend.script(
-                    _LIVE_PAGE, [index, expiries], [start, PAGE, now_ms]
-                )
+            index = self.pair_key(namespace, key, value)
+            async for page in self._pages(_LIVE_PAGE, [index, expiries], _now_ms):
                 for identity in page[2:]:
                     yield identity.decode()
-                if int(page[0]) < PAGE:
-                    break
-                start = "(" + page[1].decode()
 
     async def _walk(self, namespace: str, index: str) -> AsyncIterator[Registered]:
-        keys = [index, *self._keys(namespace, "")[1:]]
-        hashes = self._keys(namespace, "")[0]
-        start = "-"
-        while True:
-            page: Any = await self.backend.script(_SCAN_PAGE, keys, [start, PAGE, hashes])
+        hashes, *others = self._keys(namespace, "")
+        async for page in self._pages(_SCAN_PAGE, [index, *others], lambda: [hashes]):
             for identity, flat in json.loads(page[2]):
                 yield _from_flat(identity, flat)
+
+    async def _pages(
+        self, script: Lua, keys: list[str], args: Callable[[], list[Any]]
+    ) -> AsyncIterator[Any]:
+        """Run a page script from the start of the index ``keys[0]`` to its end: each reply
+        is ``{members read, last member read, ...}`` and the next page starts after that
+        last member. ``args()`` gives the script's arguments after the page start and size."""
+        start = "-"
+        while True:
+            page: Any = await self.backend.script(script, keys, [start, PAGE, *args()])
+            yield page
             if int(page[0]) < PAGE:
                 return
             start = "(" + page[1].decode()
